@@ -1,0 +1,300 @@
+/* nsbox run [OPTIONS] [AGENT] [-- ARGS...] */
+#define _GNU_SOURCE
+#include "cli/commands.h"
+#include "cli/plan.h"
+#include "cli/profile.h"
+#include "cli/sandbox.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct run_opts
+{
+  const char *workspace;
+  const char *template_name;
+  const char *name;
+  const char *agent;
+  char **args;
+  int n_args;
+};
+
+static void
+run_usage (FILE *out)
+{
+  fputs ("usage: nsbox run [-w DIR] [-t TEMPLATE] [--name NAME] [AGENT] "
+         "[-- ARGS...]\n"
+         "  -w, --workspace DIR   the workspace (default: the current "
+         "directory)\n"
+         "  -t, --template NAME   the template (default: the agent's; 'host')\n"
+         "      --name NAME       use the sandbox called NAME\n"
+         "See nsbox-run(1).\n",
+         out);
+}
+
+static int
+parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
+{
+  static const struct option longopts[]
+      = { { "workspace", required_argument, NULL, 'w' },
+          { "template", required_argument, NULL, 't' },
+          { "name", required_argument, NULL, 'n' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  int c;
+
+  opterr = 0;
+  /* '+': options stop at the agent; what follows belongs to it. */
+  while ((c = getopt_long (argc, argv, "+w:t:h", longopts, NULL)) != -1)
+    switch (c)
+      {
+      case 'w':
+        o->workspace = optarg;
+        break;
+      case 't':
+        o->template_name = optarg;
+        break;
+      case 'n':
+        o->name = optarg;
+        break;
+      case 'h':
+        run_usage (stdout);
+        exit (0);
+      default:
+        return nb_error_make (err, 0, "run: unknown or incomplete option '%s'",
+                              argv[optind - 1]);
+      }
+  /* "nsbox run -- ARGS" names no agent; "nsbox run AGENT [--] ARGS" does. */
+  if (optind < argc && strcmp (argv[optind - 1], "--") != 0)
+    {
+      o->agent = argv[optind++];
+      if (optind < argc && strcmp (argv[optind], "--") == 0)
+        optind++;
+    }
+  o->args = argv + optind;
+  o->n_args = argc - optind;
+  if (o->name && !sb_valid_name (o->name))
+    return nb_error_make (err, 0,
+                          "run: --name %s: use letters, digits, '-', '_' and "
+                          "'.' (at most 63)",
+                          o->name);
+  return 0;
+}
+
+/* The workspace as a real path, refused when it would expose the user's home
+ * (and so ~/.ssh) or the whole host. */
+static int
+resolve_workspace (const char *given, const char *home, char **out,
+                   nb_error_t *err)
+{
+  char real[PATH_MAX];
+  const char *path = given ? given : ".";
+
+  if (realpath (path, real) == NULL)
+    {
+      if (given == NULL)
+        return nb_error_make (err, errno, "workspace: the current directory");
+      return nb_error_make (err, errno, "workspace %s", given);
+    }
+  if (access (real, R_OK | X_OK) < 0)
+    return nb_error_make (err, errno, "workspace %s", real);
+  if (strcmp (real, "/") == 0 || (home && nb_path_is_within (home, real)))
+    {
+      nb_error_make (err, 0,
+                     "workspace %s: it holds your home directory, so the "
+                     "sandbox would see all of it (~/.ssh included)",
+                     real);
+      return nb_error_hint (err, "run nsbox in a project folder, or pick one "
+                                 "with -w DIR");
+    }
+  *out = strdup (real);
+  return *out ? 0 : nb_error_make (err, ENOMEM, "workspace");
+}
+
+static int
+push_env (char ***env, size_t *n, const char *key, const char *value)
+{
+  char *kv = NULL, **nenv;
+  if (value == NULL)
+    return 0;
+  if (asprintf (&kv, "%s=%s", key, value) < 0)
+    return -1;
+  nenv = realloc (*env, (*n + 2) * sizeof (char *));
+  if (nenv == NULL)
+    {
+      free (kv);
+      return -1;
+    }
+  *env = nenv;
+  (*env)[(*n)++] = kv;
+  (*env)[*n] = NULL;
+  return 0;
+}
+
+/* The host's environment is not passed on (it may hold secrets): only what
+ * describes the user's terminal and locale. */
+static char **
+make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
+          const char *home, const char *user, int terminal)
+{
+  static const char *const passed[]
+      = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+          "COLORTERM", NULL };
+  char **env = NULL;
+  size_t n = 0;
+  const char *key, *term = getenv ("TERM");
+  json_t *v;
+  int r = 0;
+
+  r |= push_env (&env, &n, "PATH",
+                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  r |= push_env (&env, &n, "HOME", home);
+  r |= push_env (&env, &n, "USER", user);
+  r |= push_env (&env, &n, "LOGNAME", user);
+  r |= push_env (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
+  for (const char *const *p = passed; *p; p++)
+    r |= push_env (&env, &n, *p, getenv (*p));
+  r |= push_env (&env, &n, "container", "nsbox");
+  r |= push_env (&env, &n, "NSBOX_SANDBOX", sb->name);
+  json_object_foreach (prof->env, key, v)
+      r |= push_env (&env, &n, key, json_string_value (v));
+  if (r < 0)
+    {
+      nb_free_strvp (&env);
+      return NULL;
+    }
+  return env;
+}
+
+static char **
+make_argv (const struct sb_profile *prof, char **args, int n_args)
+{
+  size_t n = 0, i = 0;
+  char **argv;
+
+  while (prof->command[n])
+    n++;
+  argv = calloc (n + (size_t) n_args + 1, sizeof (char *));
+  if (argv == NULL)
+    return NULL;
+  for (; i < n; i++)
+    argv[i] = (char *) prof->command[i];
+  for (int k = 0; k < n_args; k++)
+    argv[i++] = args[k];
+  return argv;
+}
+
+static int
+run (int argc, char **argv, int *status, nb_error_t *err)
+{
+  struct run_opts o = { 0 };
+  struct sb_profile *prof = NULL;
+  struct sb_sandbox *sb = NULL;
+  cleanup_free char *workspace = NULL, *rootfs = NULL, *bundle = NULL,
+                    *text = NULL, *home = NULL, *user = NULL;
+  cleanup_free char **cmd = NULL;
+  cleanup_strv char **env = NULL;
+  struct rt_spec *spec = NULL;
+  json_t *json = NULL;
+  struct passwd *pw = getpwuid (getuid ());
+  const char *tmpl;
+  int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
+
+  if (parse_args (argc, argv, &o, err) < 0)
+    return -1;
+  home = strdup (getenv ("HOME") && getenv ("HOME")[0] == '/'
+                     ? getenv ("HOME")
+                     : (pw ? pw->pw_dir : "/"));
+  user = strdup (pw ? pw->pw_name : "user");
+  if (home == NULL || user == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  if (sb_profile_load (o.agent ? o.agent : "shell", &prof, err) < 0)
+    return -1;
+  tmpl = o.template_name ? o.template_name : prof->template_name;
+  if (strcmp (tmpl, "host") != 0)
+    {
+      nb_error_make (err, 0, "template %s: not available", tmpl);
+      nb_error_hint (err, "this build runs the 'host' template only");
+      goto out;
+    }
+  if (resolve_workspace (o.workspace, home, &workspace, err) < 0)
+    goto out;
+  if (sb_sandbox_open (workspace, o.agent ? o.agent : "shell", o.name, tmpl,
+                       &sb, err)
+      < 0)
+    goto out;
+  if (asprintf (&rootfs, "%s/rootfs", sb->run_dir) < 0
+      || asprintf (&bundle, "%s/config.json", sb->run_dir) < 0)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  if (sb_plan_host_rootfs (rootfs, err) < 0)
+    goto out;
+  cmd = make_argv (prof, o.args, o.n_args);
+  env = make_env (sb, prof, home, user, terminal);
+  if (cmd == NULL || env == NULL)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  {
+    struct sb_plan plan = {
+      .rootfs = rootfs,
+      .workspace = workspace,
+      .home_source = sb->home,
+      .home = home,
+      .hostname = sb->name,
+      .argv = (const char *const *) cmd,
+      .env = (const char *const *) env,
+      .uid = getuid (),
+      .host_uid = getuid (),
+      .gid = getgid (),
+      .host_gid = getgid (),
+      .terminal = terminal,
+    };
+    if (sb_plan_host_spec (&plan, &json, err) < 0)
+      goto out;
+  }
+  /* The plan is a standard config.json: kept in the sandbox's runtime dir
+   * for inspection, and executed by the same engine as `nsbox oci`. */
+  text = json_dumps (json, JSON_INDENT (2));
+  if (text == NULL
+      || nb_write_file_atomic (bundle, text, strlen (text), 0600, 0, err) < 0)
+    {
+      if (text == NULL)
+        nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  if (rt_spec_from_json (json, sb->run_dir, &spec, err) < 0)
+    goto out;
+  ret = rt_container_run (spec, status, err);
+  if (ret < 0)
+    nb_error_wrap (err, "run %s", sb->name);
+
+out:
+  rt_spec_free (spec);
+  json_decref (json);
+  sb_sandbox_free (sb);
+  sb_profile_free (prof);
+  return ret;
+}
+
+int
+cmd_run (int argc, char **argv)
+{
+  cleanup_error nb_error_t err = NULL;
+  int status = NB_EXIT_FAILED;
+
+  if (run (argc, argv, &status, &err) < 0)
+    return nb_error_report (&err);
+  return status;
+}

@@ -1,0 +1,8 @@
+/* One function per verb; each returns the process exit status. */
+#ifndef NB_COMMANDS_H
+#define NB_COMMANDS_H
+
+int cmd_run (int argc, char **argv);
+int cmd_doctor (int argc, char **argv);
+
+#endif

@@ -1,0 +1,55 @@
+/* nsbox: the command table (like crun's commands[] and git's builtin/). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "runtime/base/error.h"
+
+struct command
+{
+  const char *name;
+  int (*fn) (int argc, char **argv);
+  const char *summary;
+};
+
+static const struct command commands[] = {
+  { "run", cmd_run, "run an agent in this workspace's sandbox" },
+  { "doctor", cmd_doctor, "check what this host allows" },
+  { NULL, NULL, NULL },
+};
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "usage: nsbox COMMAND [OPTIONS] [ARGS...]\n\ncommands:\n");
+  for (const struct command *c = commands; c->name; c++)
+    fprintf (out, "  %-10s %s\n", c->name, c->summary);
+  fprintf (out, "\nSee nsbox(1) and nsbox-COMMAND(1).\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2)
+    {
+      usage (stderr);
+      return NB_EXIT_FAILED;
+    }
+  if (strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "--help") == 0
+      || strcmp (argv[1], "help") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+  if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "version") == 0)
+    {
+      printf ("nsbox %s\n", NSBOX_VERSION);
+      return 0;
+    }
+  for (const struct command *c = commands; c->name; c++)
+    if (strcmp (argv[1], c->name) == 0)
+      return c->fn (argc - 1, argv + 1);
+  fprintf (stderr, "nsbox: unknown command '%s'\n", argv[1]);
+  usage (stderr);
+  return NB_EXIT_FAILED;
+}

@@ -1,0 +1,147 @@
+#define _GNU_SOURCE
+#include "cli/plan.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What of the host the host template shows, read-only. */
+static const char *const host_system_dirs[]
+    = { "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+        "/opt", NULL };
+
+static const char *const masked_paths[]
+    = { "/proc/acpi",          "/proc/asound",      "/proc/kcore",
+        "/proc/keys",          "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats",   "/proc/sched_debug", "/proc/scsi",
+        "/sys/firmware",       "/sys/devices/virtual/powercap", NULL };
+
+static const char *const readonly_paths[]
+    = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+        NULL };
+
+static json_t *
+strv_json (const char *const *v)
+{
+  json_t *a = json_array ();
+  for (; v && *v; v++)
+    json_array_append_new (a, json_string (*v));
+  return a;
+}
+
+static json_t *
+mount_json (const char *dest, const char *type, const char *source,
+            const char *const *options)
+{
+  json_t *m = json_pack ("{s:s, s:s, s:s}", "destination", dest, "type", type,
+                         "source", source);
+  json_object_set_new (m, "options", strv_json (options));
+  return m;
+}
+
+static void
+add_mounts (json_t *mounts, const struct sb_plan *p)
+{
+  static const char *const proc_opts[] = { "nosuid", "noexec", "nodev", NULL };
+  static const char *const dev_opts[]
+      = { "nosuid", "strictatime", "mode=755", "size=65536k", NULL };
+  /* No gid= option: the tty group is not mapped into a rootless sandbox. */
+  static const char *const pts_opts[] = { "nosuid", "noexec", "newinstance",
+                                          "ptmxmode=0666", "mode=0620", NULL };
+  static const char *const shm_opts[]
+      = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL };
+  static const char *const mq_opts[] = { "nosuid", "noexec", "nodev", NULL };
+  static const char *const sys_opts[]
+      = { "nosuid", "noexec", "nodev", "ro", NULL };
+  static const char *const ro_bind[]
+      = { "rbind", "ro", "nosuid", "nodev", NULL };
+  static const char *const tmp_opts[]
+      = { "nosuid", "nodev", "mode=1777", NULL };
+  static const char *const run_opts[] = { "nosuid", "nodev", "mode=755", NULL };
+  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  struct stat st;
+
+  json_array_append_new (mounts, mount_json ("/proc", "proc", "proc", proc_opts));
+  json_array_append_new (mounts, mount_json ("/dev", "tmpfs", "tmpfs", dev_opts));
+  json_array_append_new (mounts,
+                         mount_json ("/dev/pts", "devpts", "devpts", pts_opts));
+  json_array_append_new (mounts, mount_json ("/dev/shm", "tmpfs", "shm", shm_opts));
+  json_array_append_new (mounts,
+                         mount_json ("/dev/mqueue", "mqueue", "mqueue", mq_opts));
+  json_array_append_new (mounts, mount_json ("/sys", "sysfs", "sysfs", sys_opts));
+  for (const char *const *d = host_system_dirs; *d; d++)
+    if (lstat (*d, &st) == 0 && S_ISDIR (st.st_mode))
+      json_array_append_new (mounts, mount_json (*d, "bind", *d, ro_bind));
+  json_array_append_new (mounts, mount_json ("/tmp", "tmpfs", "tmpfs", tmp_opts));
+  json_array_append_new (mounts,
+                         mount_json ("/var/tmp", "tmpfs", "tmpfs", tmp_opts));
+  json_array_append_new (mounts, mount_json ("/run", "tmpfs", "tmpfs", run_opts));
+  /* Home before the workspace: a workspace inside the home stays visible. */
+  json_array_append_new (mounts,
+                         mount_json (p->home, "bind", p->home_source, rw_bind));
+  json_array_append_new (mounts,
+                         mount_json (p->workspace, "bind", p->workspace, rw_bind));
+}
+
+int
+sb_plan_host_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
+{
+  json_t *spec, *mounts = json_array (), *process, *linux_;
+  static const char *const ns[]
+      = { "user", "mount", "pid", "uts", "ipc", "network", "cgroup", NULL };
+  json_t *nsarr = json_array ();
+
+  for (const char *const *n = ns; *n; n++)
+    json_array_append_new (nsarr, json_pack ("{s:s}", "type", *n));
+  add_mounts (mounts, p);
+  /* The agent runs as the user; it keeps no capabilities at all. */
+  process = json_pack (
+      "{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:b, s:{s:[], s:[], s:[], s:[], "
+      "s:[]}}",
+      "terminal", p->terminal, "user", "uid", (json_int_t) p->uid, "gid",
+      (json_int_t) p->gid, "args", strv_json (p->argv), "env",
+      strv_json (p->env), "cwd", p->workspace, "noNewPrivileges", 1,
+      "capabilities", "bounding", "effective", "permitted", "inheritable",
+      "ambient");
+  linux_ = json_pack (
+      "{s:o, s:[{s:I, s:I, s:i}], s:[{s:I, s:I, s:i}], s:o, s:o}",
+      "namespaces", nsarr, "uidMappings", "containerID", (json_int_t) p->uid,
+      "hostID", (json_int_t) p->host_uid, "size", 1, "gidMappings",
+      "containerID", (json_int_t) p->gid, "hostID", (json_int_t) p->host_gid,
+      "size", 1, "maskedPaths", strv_json (masked_paths), "readonlyPaths",
+      strv_json (readonly_paths));
+  spec = json_pack ("{s:s, s:{s:s, s:b}, s:s, s:o, s:o, s:o}", "ociVersion",
+                    "1.0.2", "root", "path", p->rootfs, "readonly", 1,
+                    "hostname", p->hostname, "process", process, "mounts",
+                    mounts, "linux", linux_);
+  if (spec == NULL)
+    return nb_error_make (err, ENOMEM, "plan the sandbox");
+  *out = spec;
+  return 0;
+}
+
+int
+sb_plan_host_rootfs (const char *rootfs, nb_error_t *err)
+{
+  if (nb_mkdir_p (rootfs, 0755, err) < 0)
+    return -1;
+  for (const char *const *d = host_system_dirs; *d; d++)
+    {
+      char target[PATH_MAX];
+      cleanup_free char *link = NULL;
+      ssize_t n = readlink (*d, target, sizeof target - 1);
+      if (n < 0)
+        continue;
+      target[n] = '\0';
+      link = nb_path_join (rootfs, *d);
+      if (link == NULL)
+        return nb_error_make (err, ENOMEM, "rootfs");
+      if (symlink (target, link) < 0 && errno != EEXIST)
+        return nb_error_make (err, errno, "symlink %s", link);
+    }
+  return 0;
+}

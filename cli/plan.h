@@ -1,0 +1,36 @@
+/* Planning a sandbox: what `nsbox run` decides, written as a standard OCI
+ * runtime spec that runtime/ then executes (DESIGN.md, "The seam"). */
+#ifndef SB_PLAN_H
+#define SB_PLAN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "runtime/base/error.h"
+
+struct sb_plan
+{
+  const char *rootfs;       /* root.path */
+  const char *workspace;    /* host path, bound at the same path */
+  const char *home_source;  /* the sandbox's persistent home on the host */
+  const char *home;         /* where it appears inside; HOME */
+  const char *hostname;
+  const char *const *argv;  /* the agent's command and its arguments */
+  const char *const *env;   /* KEY=VALUE */
+  uid_t uid, host_uid;      /* the agent's uid inside; the user's on the host */
+  gid_t gid, host_gid;
+  bool terminal;
+};
+
+/* The host template: the host's system folders read-only, nothing of its
+ * homes, /root, /run, /tmp, /mnt, /media, /srv; private /tmp; the sandbox's
+ * home; the workspace at its own path. */
+int sb_plan_host_spec (const struct sb_plan *plan, json_t **out,
+                       nb_error_t *err);
+/* Make the host template's root directory: an empty dir, plus the host's
+ * top-level symlinks (/bin -> usr/bin on merged-/usr systems) so that paths
+ * resolve as they do on the host. */
+int sb_plan_host_rootfs (const char *rootfs, nb_error_t *err);
+
+#endif

@@ -1,0 +1,30 @@
+/* Agent profiles: profiles/agents/NAME.json (see nsbox-profiles(5)). */
+#ifndef SB_PROFILE_H
+#define SB_PROFILE_H
+
+#include <jansson.h>
+#include "runtime/base/error.h"
+
+struct sb_profile
+{
+  json_t *json;
+  const char *name;
+  const char *description;
+  const char **command; /* NULL-terminated, borrowed from json */
+  const char *template_name;
+  json_t *env;          /* object of strings, may be NULL */
+  char *origin;         /* where it was read from */
+};
+
+/* Load NAME: $XDG_CONFIG_HOME/nsbox/agents/NAME.json (or ~/.config/...) if
+ * present, else the profile built into nsbox. */
+int sb_profile_load (const char *name, struct sb_profile **out,
+                     nb_error_t *err);
+/* Parse and validate a profile document; ORIGIN names it in errors. */
+int sb_profile_parse (const char *text, const char *origin,
+                      struct sb_profile **out, nb_error_t *err);
+void sb_profile_free (struct sb_profile *p);
+/* Is NAME acceptable as a profile or sandbox name? */
+int sb_valid_name (const char *name);
+
+#endif

@@ -1,0 +1,172 @@
+#define _GNU_SOURCE
+#include "cli/sandbox.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void
+sb_sandbox_id (const char *workspace, const char *agent, const char *name,
+               char id[13])
+{
+  unsigned char md[EVP_MAX_MD_SIZE];
+  cleanup_free char *key = NULL;
+  int len;
+
+  /* The NUL keeps ("/a", "bc") and ("/ab", "c") apart. */
+  if (name)
+    len = asprintf (&key, "name:%s", name);
+  else
+    len = asprintf (&key, "%s%c%s", workspace, '\0', agent);
+  if (len < 0 || !EVP_Digest (key, (size_t) len, md, NULL, EVP_sha256 (), NULL))
+    memset (md, 0, sizeof md);
+  for (int i = 0; i < 6; i++)
+    snprintf (id + 2 * i, 3, "%02x", md[i]);
+}
+
+char *
+sb_sandbox_default_name (const char *workspace, const char *agent)
+{
+  const char *base = strrchr (workspace, '/');
+  char *name = NULL, *p;
+
+  base = (base && base[1]) ? base + 1 : "root";
+  if (asprintf (&name, "%s-%s", base, agent) < 0)
+    return NULL;
+  /* Hostname-safe: letters, digits and '-', at most 63 characters. */
+  for (p = name; *p; p++)
+    if (!isalnum ((unsigned char) *p) && *p != '-')
+      *p = '-';
+  if (strlen (name) > 63)
+    name[63] = '\0';
+  return name;
+}
+
+void
+sb_sandbox_free (struct sb_sandbox *sb)
+{
+  if (sb == NULL)
+    return;
+  free (sb->name);
+  free (sb->workspace);
+  free (sb->agent);
+  free (sb->template_name);
+  free (sb->dir);
+  free (sb->home);
+  free (sb->run_dir);
+  free (sb);
+}
+
+static int
+write_record (struct sb_sandbox *sb, const struct stat *ws, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (sb->dir, "sandbox.json");
+  cleanup_free char *text = NULL;
+  char created[32];
+  time_t now = time (NULL);
+  json_t *j;
+
+  strftime (created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime (&now));
+  j = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "id", sb->id,
+                 "name", sb->name, "workspace", sb->workspace,
+                 "workspace_dev", (json_int_t) ws->st_dev, "workspace_ino",
+                 (json_int_t) ws->st_ino, "agent", sb->agent, "template",
+                 sb->template_name, "created", created);
+  if (j == NULL || path == NULL)
+    {
+      json_decref (j);
+      return nb_error_make (err, ENOMEM, "sandbox %s", sb->id);
+    }
+  text = json_dumps (j, JSON_INDENT (2) | JSON_SORT_KEYS);
+  json_decref (j);
+  if (text == NULL)
+    return nb_error_make (err, ENOMEM, "sandbox %s", sb->id);
+  return nb_write_file_atomic (path, text, strlen (text), 0600, 1, err);
+}
+
+/* An existing record: the workspace it was made for must be this one. */
+static int
+check_record (struct sb_sandbox *sb, const char *path, const struct stat *ws,
+              nb_error_t *err)
+{
+  json_error_t jerr;
+  json_t *j = json_load_file (path, 0, &jerr);
+  const char *recorded;
+  int ret = 0;
+
+  if (j == NULL)
+    return nb_error_make (err, 0, "sandbox %s: %s: %s", sb->id, path,
+                          jerr.text);
+  recorded = json_string_value (json_object_get (j, "workspace"));
+  if (recorded == NULL || strcmp (recorded, sb->workspace) != 0)
+    {
+      nb_error_make (err, 0,
+                     "sandbox %s belongs to the workspace %s, not %s",
+                     sb->name, recorded ? recorded : "(unknown)",
+                     sb->workspace);
+      ret = nb_error_hint (err, "pick another --name");
+    }
+  else if ((ino_t) json_integer_value (json_object_get (j, "workspace_ino"))
+               != ws->st_ino
+           || (dev_t) json_integer_value (json_object_get (j, "workspace_dev"))
+                  != ws->st_dev)
+    fprintf (stderr,
+             "nsbox: note: %s was deleted and made again since sandbox %s "
+             "was created; the sandbox keeps its state\n",
+             sb->workspace, sb->name);
+  json_decref (j);
+  return ret;
+}
+
+int
+sb_sandbox_open (const char *workspace, const char *agent, const char *name,
+                 const char *template_name, struct sb_sandbox **out,
+                 nb_error_t *err)
+{
+  struct sb_sandbox *sb = calloc (1, sizeof *sb);
+  cleanup_free char *data = NULL, *run = NULL, *record = NULL;
+  struct stat ws, st;
+
+  if (sb == NULL)
+    return nb_error_make (err, ENOMEM, "sandbox");
+  *out = sb;
+  if (stat (workspace, &ws) < 0)
+    return nb_error_make (err, errno, "workspace %s", workspace);
+  sb_sandbox_id (workspace, agent, name, sb->id);
+  sb->workspace = strdup (workspace);
+  sb->agent = strdup (agent);
+  sb->template_name = strdup (template_name);
+  sb->name = name ? strdup (name) : sb_sandbox_default_name (workspace, agent);
+  if (nb_data_dir (&data, err) < 0 || nb_runtime_dir (&run, err) < 0)
+    return -1;
+  if (asprintf (&sb->dir, "%s/sandboxes/%s", data, sb->id) < 0
+      || asprintf (&sb->home, "%s/home", sb->dir) < 0
+      || asprintf (&sb->run_dir, "%s/%s", run, sb->id) < 0
+      || asprintf (&record, "%s/sandbox.json", sb->dir) < 0 || !sb->name
+      || !sb->workspace || !sb->agent || !sb->template_name)
+    return nb_error_make (err, ENOMEM, "sandbox");
+
+  if (stat (record, &st) == 0)
+    {
+      if (check_record (sb, record, &ws, err) < 0)
+        return -1;
+    }
+  else
+    {
+      if (nb_mkdir_p (sb->home, 0700, err) < 0)
+        return nb_error_wrap (err, "create sandbox %s", sb->name);
+      if (write_record (sb, &ws, err) < 0)
+        return nb_error_wrap (err, "create sandbox %s", sb->name);
+      sb->created = 1;
+    }
+  if (nb_mkdir_p (sb->home, 0700, err) < 0 || nb_mkdir_p (sb->run_dir, 0700, err) < 0)
+    return -1;
+  return 0;
+}

@@ -1,0 +1,13 @@
+/* Writing a child's uid/gid maps from the parent. */
+#ifndef RT_IDMAP_H
+#define RT_IDMAP_H
+
+#include <sys/types.h>
+#include "runtime/spec.h"
+
+/* A single range mapping only our own id is written directly (an unprivileged
+ * process may do that, after "deny" in setgroups); anything else goes through
+ * the setuid newuidmap/newgidmap helpers, which check /etc/subuid. */
+int rt_idmap_write (pid_t pid, const struct rt_spec *spec, nb_error_t *err);
+
+#endif

@@ -1,0 +1,333 @@
+#define _GNU_SOURCE
+#include "runtime/rootfs.h"
+#include "runtime/base/cleanup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int
+openat2_in_root (int rootfd, const char *path, int flags)
+{
+  struct open_how how = {
+    .flags = (uint64_t) (flags | O_CLOEXEC),
+    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  while (*path == '/')
+    path++;
+  if (*path == '\0')
+    path = ".";
+  return (int) syscall (SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+int
+rt_open_in_root (int rootfd, const char *path, int create, nb_error_t *err)
+{
+  cleanup_free char *copy = NULL;
+  char *slash;
+  int fd;
+
+  fd = openat2_in_root (rootfd, path, O_PATH);
+  if (fd >= 0 || errno != ENOENT || !create)
+    {
+      if (fd < 0)
+        return nb_error_make (err, errno, "open %s in the rootfs", path);
+      return fd;
+    }
+  copy = strdup (path);
+  if (copy == NULL)
+    return nb_error_make (err, ENOMEM, "open %s", path);
+  /* Walk prefix by prefix, each resolved from the root again, creating what
+   * is missing in the directory that resolution landed in. */
+  for (slash = copy + 1;; slash++)
+    {
+      char *end = strchr (slash, '/');
+      bool last = end == NULL || end[1] == '\0';
+      cleanup_close int parent = -1;
+      char *name;
+
+      if (end)
+        *end = '\0';
+      name = strrchr (copy, '/');
+      *name = '\0';
+      parent = openat2_in_root (rootfd, copy[0] ? copy : "/",
+                                O_PATH | O_DIRECTORY);
+      *name = '/';
+      name++;
+      if (parent < 0)
+        return nb_error_make (err, errno, "open %s in the rootfs", copy);
+      if (last && create == 'f')
+        {
+          int f = openat (parent, name,
+                          O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+                          0644);
+          if (f < 0 && errno != EEXIST)
+            return nb_error_make (err, errno, "create %s in the rootfs", path);
+          if (f >= 0)
+            close (f);
+        }
+      else if (mkdirat (parent, name, 0755) < 0 && errno != EEXIST)
+        return nb_error_make (err, errno, "mkdir %s in the rootfs", copy);
+      if (last)
+        break;
+      *end = '/';
+      slash = end;
+    }
+  fd = openat2_in_root (rootfd, path, O_PATH);
+  if (fd < 0)
+    return nb_error_make (err, errno, "open %s in the rootfs", path);
+  return fd;
+}
+
+static int
+set_attrs (int tree, const char *what, uint64_t attrs, bool recursive,
+           nb_error_t *err)
+{
+  struct mount_attr attr = { .attr_set = attrs };
+  if (attrs == 0)
+    return 0;
+  if (mount_setattr (tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
+                     &attr, sizeof attr)
+      < 0)
+    return nb_error_make (err, errno, "set mount options of %s", what);
+  return 0;
+}
+
+/* Clone SOURCE (a host path, or the tree at SRCFD when SOURCE is NULL) and
+ * attach it at DESTFD with ATTRS. */
+static int
+bind_tree (int srcfd, const char *source, int destfd, const char *dest,
+           uint64_t attrs, bool recursive, nb_error_t *err)
+{
+  cleanup_close int tree = -1;
+  unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+                       | (recursive ? AT_RECURSIVE : 0);
+
+  if (source)
+    tree = open_tree (AT_FDCWD, source, flags);
+  else
+    tree = open_tree (srcfd, "", flags | AT_EMPTY_PATH);
+  if (tree < 0)
+    return nb_error_make (err, errno, "bind %s on %s", source ? source : dest,
+                          dest);
+  if (set_attrs (tree, dest, attrs, recursive, err) < 0)
+    return -1;
+  if (move_mount (tree, "", destfd, "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+      < 0)
+    return nb_error_make (err, errno, "bind %s on %s", source ? source : dest,
+                          dest);
+  return 0;
+}
+
+static int
+mount_at_fd (const char *source, int fd, const char *dest, const char *type,
+             unsigned long flags, const char *data, nb_error_t *err)
+{
+  char target[64];
+  snprintf (target, sizeof target, "/proc/self/fd/%d", fd);
+  if (mount (source, target, type, flags, data) < 0)
+    return nb_error_make (err, errno, "mount %s on %s", type, dest);
+  return 0;
+}
+
+static int
+do_mount (int rootfd, const struct rt_mount *m, nb_error_t *err)
+{
+  cleanup_close int dest = -1;
+  int create = 'd';
+
+  if (m->bind)
+    {
+      struct stat st;
+      if (stat (m->source, &st) < 0)
+        return nb_error_make (err, errno, "bind %s on %s", m->source,
+                              m->destination);
+      if (!S_ISDIR (st.st_mode))
+        create = 'f';
+    }
+  dest = rt_open_in_root (rootfd, m->destination, create, err);
+  if (dest < 0)
+    return nb_error_wrap (err, "mount %s", m->destination);
+
+  if (m->bind)
+    {
+      if (bind_tree (-1, m->source, dest, m->destination, m->attr_set,
+                     m->recursive, err)
+          < 0)
+        return -1;
+    }
+  else if (mount_at_fd (m->source ? m->source : m->type, dest, m->destination,
+                        m->type, m->flags, m->data, err)
+           < 0)
+    {
+      /* sysfs needs a network namespace of our own; where we share the
+       * host's, fall back to a read-only view of the host's (as crun does). */
+      if (strcmp (m->type, "sysfs") != 0 || (*err)->errno_val != EPERM)
+        return -1;
+      nb_error_free (err);
+      if (bind_tree (-1, "/sys", dest, m->destination,
+                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                         | MOUNT_ATTR_NOEXEC,
+                     true, err)
+          < 0)
+        return -1;
+    }
+  if (m->propagation)
+    {
+      char target[64];
+      cleanup_close int fresh = rt_open_in_root (rootfd, m->destination, 0, err);
+      if (fresh < 0)
+        return -1;
+      snprintf (target, sizeof target, "/proc/self/fd/%d", fresh);
+      if (mount (NULL, target, NULL, m->propagation, NULL) < 0)
+        return nb_error_make (err, errno, "set propagation of %s",
+                              m->destination);
+    }
+  return 0;
+}
+
+/* A user namespace cannot mknod, so the standard devices are the host's
+ * nodes bind-mounted (crun does the same rootless). */
+static const char *const devices[]
+    = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+
+static int
+setup_dev (int rootfd, nb_error_t *err)
+{
+  static const char *const links[][2] = {
+    { "fd", "/proc/self/fd" },   { "stdin", "/proc/self/fd/0" },
+    { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+    { "ptmx", "pts/ptmx" },
+  };
+  cleanup_close int devfd = -1;
+
+  devfd = openat2_in_root (rootfd, "/dev", O_PATH | O_DIRECTORY);
+  if (devfd < 0)
+    return nb_error_make (err, errno, "open /dev in the rootfs");
+  for (size_t i = 0; devices[i]; i++)
+    {
+      cleanup_free char *host = NULL, *inside = NULL;
+      cleanup_close int dest = -1;
+      if (asprintf (&host, "/dev/%s", devices[i]) < 0
+          || asprintf (&inside, "/dev/%s", devices[i]) < 0)
+        return nb_error_make (err, ENOMEM, "devices");
+      dest = rt_open_in_root (rootfd, inside, 'f', err);
+      if (dest < 0)
+        return -1;
+      if (bind_tree (-1, host, dest, inside, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                     false, err)
+          < 0)
+        return -1;
+    }
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    {
+      if (symlinkat (links[i][1], devfd, links[i][0]) == 0 || errno == EEXIST)
+        continue;
+      return nb_error_make (err, errno, "symlink /dev/%s", links[i][0]);
+    }
+  return 0;
+}
+
+static bool
+has_mount_at (const struct rt_spec *spec, const char *dest)
+{
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (strcmp (spec->mounts[i].destination, dest) == 0)
+      return true;
+  return false;
+}
+
+static int
+mask_paths (int rootfd, const char *const *paths, nb_error_t *err)
+{
+  for (; paths && *paths; paths++)
+    {
+      cleanup_close int fd = openat2_in_root (rootfd, *paths, O_PATH);
+      struct stat st;
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      if (fd < 0 || fstat (fd, &st) < 0)
+        return nb_error_make (err, errno, "mask %s", *paths);
+      if (S_ISDIR (st.st_mode))
+        {
+          if (mount_at_fd ("tmpfs", fd, *paths, "tmpfs", MS_RDONLY, NULL, err)
+              < 0)
+            return nb_error_wrap (err, "mask %s", *paths);
+        }
+      else if (bind_tree (-1, "/dev/null", fd, *paths, MOUNT_ATTR_RDONLY,
+                          false, err)
+               < 0)
+        return nb_error_wrap (err, "mask %s", *paths);
+    }
+  return 0;
+}
+
+static int
+readonly_paths (int rootfd, const char *const *paths, nb_error_t *err)
+{
+  for (; paths && *paths; paths++)
+    {
+      cleanup_close int fd = openat2_in_root (rootfd, *paths, O_PATH);
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      if (fd < 0)
+        return nb_error_make (err, errno, "make %s read-only", *paths);
+      if (bind_tree (fd, NULL, fd, *paths,
+                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                         | MOUNT_ATTR_NOEXEC,
+                     true, err)
+          < 0)
+        return nb_error_wrap (err, "make %s read-only", *paths);
+    }
+  return 0;
+}
+
+int
+rt_rootfs_setup (const struct rt_spec *spec, nb_error_t *err)
+{
+  cleanup_close int rootfd = -1;
+
+  /* Nothing we mount may propagate back to the host. */
+  if (mount (NULL, "/", NULL, spec->rootfs_propagation, NULL) < 0)
+    return nb_error_make (err, errno, "make / private");
+  /* The root must be a mount point for pivot_root. */
+  if (mount (spec->root_path, spec->root_path, NULL, MS_BIND | MS_REC, NULL)
+      < 0)
+    return nb_error_make (err, errno, "bind the rootfs %s", spec->root_path);
+  rootfd = open (spec->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return nb_error_make (err, errno, "open the rootfs %s", spec->root_path);
+
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (do_mount (rootfd, &spec->mounts[i], err) < 0)
+      return -1;
+  if (has_mount_at (spec, "/dev") && setup_dev (rootfd, err) < 0)
+    return -1;
+  if (mask_paths (rootfd, spec->masked_paths, err) < 0
+      || readonly_paths (rootfd, spec->readonly_paths, err) < 0)
+    return -1;
+  if (spec->root_readonly
+      && set_attrs (rootfd, "/", MOUNT_ATTR_RDONLY, false, err) < 0)
+    return -1;
+
+  /* pivot_root(".", ".") stacks the old root under the new one; detaching
+   * it leaves no path back to the host's tree (the runc/lxc idiom). */
+  if (fchdir (rootfd) < 0)
+    return nb_error_make (err, errno, "chdir to the rootfs");
+  if (syscall (SYS_pivot_root, ".", ".") < 0)
+    return nb_error_make (err, errno, "pivot_root to %s", spec->root_path);
+  if (umount2 (".", MNT_DETACH) < 0)
+    return nb_error_make (err, errno, "detach the old root");
+  if (chdir ("/") < 0)
+    return nb_error_make (err, errno, "chdir /");
+  if (chdir (spec->cwd) < 0)
+    return nb_error_make (err, errno, "chdir to %s", spec->cwd);
+  return 0;
+}

@@ -1,0 +1,19 @@
+/* The sandbox's filesystem view: private propagation, the root, the spec's
+ * mounts, a minimal /dev, masked and read-only paths, pivot_root. */
+#ifndef RT_ROOTFS_H
+#define RT_ROOTFS_H
+
+#include "runtime/spec.h"
+
+/* Run in the child, inside the new user and mount namespaces, before
+ * pivot_root; on return "/" is the sandbox's root and cwd is process.cwd. */
+int rt_rootfs_setup (const struct rt_spec *spec, nb_error_t *err);
+
+/* Open PATH (absolute, resolved as if ROOTFD were "/", so symlinks in a
+ * hostile rootfs cannot lead outside it) as an O_PATH fd.  With CREATE set,
+ * missing parents are made as directories and the last component as a
+ * directory (CREATE == 'd') or an empty file (CREATE == 'f'). */
+int rt_open_in_root (int rootfd, const char *path, int create,
+                     nb_error_t *err);
+
+#endif

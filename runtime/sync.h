@@ -1,0 +1,35 @@
+/* Parent <-> child messages over a SOCK_SEQPACKET pair: a status and error
+ * text (so errors cross the fork boundary as text), optionally with a file
+ * descriptor (the pty master). */
+#ifndef RT_SYNC_H
+#define RT_SYNC_H
+
+#include <stddef.h>
+#include "runtime/base/error.h"
+
+enum rt_sync_type
+{
+  RT_SYNC_GO = 1,   /* parent -> child: id maps written, go on */
+  RT_SYNC_ERROR,    /* child -> parent: status + message */
+  RT_SYNC_PTY,      /* child -> parent: the pty master, as SCM_RIGHTS */
+};
+
+#define RT_SYNC_TEXT 2048
+
+struct rt_sync_msg
+{
+  int type;
+  int status;
+  char text[RT_SYNC_TEXT];
+};
+
+int rt_sync_pair (int fds[2], nb_error_t *err);
+/* Send a message (FD >= 0 is passed along).  Returns 0 or -errno. */
+int rt_sync_send (int sock, int type, int status, const char *text, int fd);
+/* Receive one; *fd gets a passed descriptor or -1.  Returns 1 for a message,
+ * 0 at EOF (every peer closed its end: e.g. after exec), -errno on error. */
+int rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd);
+/* Send ERR's message and status (125 when it has none). */
+void rt_sync_send_error (int sock, nb_error_t *err);
+
+#endif

@@ -1,0 +1,125 @@
+#define _GNU_SOURCE
+#include "runtime/terminal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+static int
+write_all (int fd, const char *buf, size_t len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, buf, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        {
+          struct pollfd p = { .fd = fd, .events = POLLOUT };
+          poll (&p, 1, -1);
+          continue;
+        }
+      if (n < 0)
+        return -1;
+      buf += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+/* Copy what is readable from IN to OUT.  Returns 0 at EOF/EIO (for a pty
+ * master: the agent closed its terminal), 1 when nothing was there yet, 2
+ * when data moved. */
+static int
+pump (int in, int out)
+{
+  char buf[16384];
+  ssize_t n = read (in, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return 1;
+  if (n <= 0)
+    return 0;
+  if (write_all (out, buf, (size_t) n) < 0)
+    return 0;
+  return 2;
+}
+
+static void
+copy_winsize (int master)
+{
+  struct winsize ws;
+  if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+    ioctl (master, TIOCSWINSZ, &ws);
+}
+
+int
+rt_monitor_wait (pid_t init, int pidfd, int sigfd, int master, int *wstatus,
+                 nb_error_t *err)
+{
+  struct termios saved, raw;
+  bool restore = false, in_open = master >= 0, out_open = master >= 0;
+
+  if (master >= 0)
+    {
+      fcntl (master, F_SETFL, fcntl (master, F_GETFL) | O_NONBLOCK);
+      copy_winsize (master);
+      if (tcgetattr (STDIN_FILENO, &saved) == 0)
+        {
+          raw = saved;
+          cfmakeraw (&raw);
+          restore = tcsetattr (STDIN_FILENO, TCSANOW, &raw) == 0;
+        }
+    }
+
+  for (;;)
+    {
+      struct pollfd p[4] = {
+        { .fd = pidfd, .events = POLLIN },
+        { .fd = sigfd, .events = POLLIN },
+        { .fd = out_open ? master : -1, .events = POLLIN },
+        { .fd = in_open ? STDIN_FILENO : -1, .events = POLLIN },
+      };
+      if (poll (p, 4, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (p[1].revents & POLLIN)
+        {
+          struct signalfd_siginfo si;
+          if (read (sigfd, &si, sizeof si) == sizeof si)
+            {
+              if (si.ssi_signo == SIGWINCH && master >= 0)
+                copy_winsize (master);
+              else if (si.ssi_signo != SIGCHLD)
+                kill (init, (int) si.ssi_signo);
+            }
+        }
+      if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+        out_open = pump (master, STDOUT_FILENO) > 0;
+      if (p[3].revents & (POLLIN | POLLHUP | POLLERR))
+        in_open = pump (STDIN_FILENO, master) > 0;
+      if (p[0].revents & POLLIN)
+        break;
+    }
+
+  /* Init has exited: hand the user whatever output is still buffered. */
+  while (out_open && pump (master, STDOUT_FILENO) == 2)
+    ;
+  if (restore)
+    tcsetattr (STDIN_FILENO, TCSADRAIN, &saved);
+
+  while (waitpid (init, wstatus, 0) < 0)
+    if (errno != EINTR)
+      return nb_error_make (err, errno, "wait for the sandbox");
+  return 0;
+}

@@ -1,0 +1,15 @@
+/* The monitor side of a sandbox: wait for its init, forwarding signals and,
+ * with a pty, proxying the user's terminal. */
+#ifndef RT_TERMINAL_H
+#define RT_TERMINAL_H
+
+#include <sys/types.h>
+#include "runtime/base/error.h"
+
+/* Wait for INIT (PIDFD) to exit, forwarding the signals read from SIGFD.
+ * MASTER >= 0: copy stdin to it and it to stdout, the user's terminal in raw
+ * mode meanwhile and restored after; SIGWINCH resizes the pty. */
+int rt_monitor_wait (pid_t init, int pidfd, int sigfd, int master,
+                     int *wstatus, nb_error_t *err);
+
+#endif
