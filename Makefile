@@ -5,7 +5,7 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 CC ?= cc
-PKGS := jansson libcap libseccomp mount libcrypto
+PKGS := jansson libcap libseccomp mount
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 WERROR ?=

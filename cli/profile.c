@@ -48,11 +48,17 @@ sb_profile_free (struct sb_profile *p)
 static const char *const known_keys[]
     = { "name", "description", "command", "template", "env", NULL };
 
+static void
+sb_profile_freep (struct sb_profile **p)
+{
+  sb_profile_free (*p);
+}
+
 int
 sb_profile_parse (const char *text, const char *origin,
                   struct sb_profile **out, nb_error_t *err)
 {
-  struct sb_profile *p;
+  __attribute__ ((cleanup (sb_profile_freep))) struct sb_profile *p = NULL;
   json_error_t jerr;
   json_t *json, *cmd, *v;
   const char *key;
@@ -62,11 +68,6 @@ sb_profile_parse (const char *text, const char *origin,
   if (json == NULL)
     return nb_error_make (err, 0, "profile %s: line %d: %s", origin,
                           jerr.line, jerr.text);
-  if (!json_is_object (json))
-    {
-      json_decref (json);
-      return nb_error_make (err, 0, "profile %s: not a JSON object", origin);
-    }
   p = calloc (1, sizeof *p);
   if (p == NULL)
     {
@@ -75,6 +76,8 @@ sb_profile_parse (const char *text, const char *origin,
     }
   p->json = json;
   p->origin = strdup (origin);
+  if (!json_is_object (json))
+    return nb_error_make (err, 0, "profile %s: not a JSON object", origin);
   json_object_foreach (json, key, v)
   {
     size_t k;
@@ -82,7 +85,8 @@ sb_profile_parse (const char *text, const char *origin,
       if (strcmp (key, known_keys[k]) == 0)
         break;
     if (known_keys[k] == NULL)
-      goto bad_key;
+      return nb_error_make (err, 0, "profile %s: unknown key \"%s\"", origin,
+                            key);
   }
   p->name = json_string_value (json_object_get (json, "name"));
   p->description = json_string_value (json_object_get (json, "description"));
@@ -91,49 +95,34 @@ sb_profile_parse (const char *text, const char *origin,
     p->template_name = "host";
   cmd = json_object_get (json, "command");
   if (!json_is_array (cmd) || json_array_size (cmd) == 0)
-    {
-      sb_profile_free (p);
-      return nb_error_make (err, 0,
-                            "profile %s: \"command\" must be a non-empty "
-                            "array of strings",
-                            origin);
-    }
+    return nb_error_make (err, 0,
+                          "profile %s: \"command\" must be a non-empty array "
+                          "of strings",
+                          origin);
   p->command = calloc (json_array_size (cmd) + 1, sizeof (char *));
   if (p->command == NULL)
-    {
-      sb_profile_free (p);
-      return nb_error_make (err, ENOMEM, "profile %s", origin);
-    }
+    return nb_error_make (err, ENOMEM, "profile %s", origin);
   json_array_foreach (cmd, i, v)
   {
     if (!json_is_string (v))
-      {
-        sb_profile_free (p);
-        return nb_error_make (err, 0, "profile %s: command[%zu] is not a string",
-                              origin, i);
-      }
+      return nb_error_make (err, 0, "profile %s: command[%zu] is not a string",
+                            origin, i);
     p->command[i] = json_string_value (v);
   }
   p->env = json_object_get (json, "env");
   if (p->env && !json_is_object (p->env))
-    {
-      sb_profile_free (p);
-      return nb_error_make (err, 0, "profile %s: \"env\" must be an object",
-                            origin);
-    }
-  json_object_foreach (p->env, key, v) if (!json_is_string (v) || strchr (key, '='))
+    return nb_error_make (err, 0, "profile %s: \"env\" must be an object",
+                          origin);
+  json_object_foreach (p->env, key, v)
   {
-    sb_profile_free (p);
-    return nb_error_make (err, 0, "profile %s: env %s: bad variable", origin,
-                          key);
+    if (!json_is_string (v) || strchr (key, '=') || key[0] == '\0')
+      return nb_error_make (err, 0,
+                            "profile %s: env %s: a variable needs a name "
+                            "without '=' and a string value",
+                            origin, key);
   }
-  *out = p;
+  *out = steal_pointer (&p);
   return 0;
-
-bad_key:
-  nb_error_make (err, 0, "profile %s: unknown key \"%s\"", origin, key);
-  sb_profile_free (p);
-  return -1;
 }
 
 int

@@ -5,30 +5,45 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+/* FNV-1a, 64 bits: the id only has to tell workspaces apart (a collision is
+ * caught by the workspace recorded in sandbox.json), and every `nsbox run`
+ * computes it, so it is not worth loading libcrypto for. */
+static uint64_t
+fnv1a (uint64_t h, const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      h ^= (unsigned char) s[i];
+      h *= 0x100000001b3ULL;
+    }
+  return h;
+}
+
 void
 sb_sandbox_id (const char *workspace, const char *agent, const char *name,
                char id[13])
 {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  cleanup_free char *key = NULL;
-  int len;
+  uint64_t h = 0xcbf29ce484222325ULL;
 
-  /* The NUL keeps ("/a", "bc") and ("/ab", "c") apart. */
   if (name)
-    len = asprintf (&key, "name:%s", name);
+    {
+      h = fnv1a (h, "name:", 5);
+      h = fnv1a (h, name, strlen (name));
+    }
   else
-    len = asprintf (&key, "%s%c%s", workspace, '\0', agent);
-  if (len < 0 || !EVP_Digest (key, (size_t) len, md, NULL, EVP_sha256 (), NULL))
-    memset (md, 0, sizeof md);
-  for (int i = 0; i < 6; i++)
-    snprintf (id + 2 * i, 3, "%02x", md[i]);
+    {
+      /* The NUL keeps ("/a", "bc") and ("/ab", "c") apart. */
+      h = fnv1a (h, workspace, strlen (workspace) + 1);
+      h = fnv1a (h, agent, strlen (agent));
+    }
+  snprintf (id, 13, "%012llx", (unsigned long long) (h & 0xffffffffffffULL));
 }
 
 char *

@@ -126,6 +126,7 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask)
   sigprocmask (SIG_SETMASK, &all, NULL);
   /* Die with nsbox run rather than linger unowned. */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  prctl (PR_SET_NAME, "nsbox-init");
   r = rt_sync_recv (sock, &msg, NULL);
   if (r <= 0 || msg.type != RT_SYNC_GO)
     _exit (NB_EXIT_FAILED);
