@@ -1,0 +1,168 @@
+#!/bin/bash
+# make bench: time nsbox's start of a trivial command against the floor (unshare), bubblewrap
+# and crun, side by side in one hyperfine run, all rootless as an unprivileged user.
+# See bench/README.md.  Env: BENCH_RUNS (default 100), BENCH_WARMUP (default 5).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"   # the Makefile calls `sh bench/bench.sh`
+set -u
+cd "$(dirname "$0")/.." || exit 2
+SRC=$(pwd)
+RUNS=${BENCH_RUNS:-100}
+WARMUP=${BENCH_WARMUP:-5}
+status=0
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+# --- tools (installed when running as root) -----------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+	missing=()
+	command -v hyperfine >/dev/null || missing+=(hyperfine)
+	command -v bwrap >/dev/null || missing+=(bubblewrap)
+	command -v crun >/dev/null || missing+=(crun)
+	command -v newuidmap >/dev/null || missing+=(uidmap)
+	[ -x /usr/bin/time ] || missing+=(time)
+	if [ ${#missing[@]} -gt 0 ]; then
+		say "installing ${missing[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+			{ say "apt-get install ${missing[*]} failed"; exit 2; }
+	fi
+fi
+for t in hyperfine bwrap crun unshare python3; do
+	command -v $t >/dev/null || { say "$t not found"; exit 2; }
+done
+
+# --- the unprivileged user -----------------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+	U=nsbox-bench
+	id -u $U >/dev/null 2>&1 || useradd -m $U || exit 2
+else
+	U=$(id -un)
+fi
+H=$(getent passwd "$U" | cut -d: -f6)
+UID_U=$(id -u "$U")
+WS=$H/bench-ws
+T=$(mktemp -d /tmp/nsbox-bench.XXXXXX) || exit 2
+trap 'rm -rf "$T"' EXIT
+chmod 0755 "$T"
+[ "$(id -u)" = 0 ] && chown "$U:" "$T"
+
+# as_user CMD...: run as $U in $WS. As root: a clean environment (default XDG dirs).
+as_user() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$U" -- env -i -C "$WS" HOME="$H" USER="$U" LOGNAME="$U" LANG=C.UTF-8 \
+			PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@"
+	else
+		env -C "$WS" "$@"
+	fi
+}
+if [ "$(id -u)" = 0 ]; then runuser -u "$U" -- mkdir -p "$WS"; else mkdir -p "$WS"; fi
+
+# --- the commands --------------------------------------------------------------------------
+# bwrap: host system dirs read-only, /bin etc. as on the host (symlinks on merged /usr).
+BWRAP="bwrap --unshare-all --ro-bind /usr /usr --ro-bind /etc /etc"
+for d in bin lib lib64 sbin; do
+	if [ -L /$d ]; then BWRAP+=" --symlink $(readlink /$d) /$d"
+	elif [ -d /$d ]; then BWRAP+=" --ro-bind /$d /$d"; fi
+done
+BWRAP+=" --proc /proc --dev /dev --tmpfs /tmp --bind $WS $WS --chdir $WS /bin/sh -c true"
+
+# crun 1.8.1 refuses a hybrid cgroup host ("cgroups in hybrid mode not supported") even with
+# --cgroup-manager=disabled; hide the cgroup2 mount with a tmpfs inside `unshare -Urm` first.
+# In there the user is uid 0, so the bundle maps container 0 -> 0 (= the user on the host).
+CRUN_STATE=$T/crun-state
+CRUN_RUN="crun --root=$CRUN_STATE --cgroup-manager=disabled run -b $T/crun nsbox-bench-$$"
+WRAPPER=""
+if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+	HIDE="mount -t tmpfs none /sys/fs/cgroup/unified"
+	WRAPPER="unshare -Urm sh -c '$HIDE && true'"
+	CRUN="unshare -Urm sh -c '$HIDE && exec $CRUN_RUN'"
+	CRUN_HOSTID=0
+else
+	CRUN=$CRUN_RUN
+	CRUN_HOSTID=$UID_U
+fi
+as_user mkdir -p "$CRUN_STATE" && as_user sh "$SRC/bench/crun-bundle.sh" "$T/crun" "$WS" "$CRUN_HOSTID" ||
+	{ say "could not make the crun bundle"; exit 2; }
+
+mkdir -p "$T/bin"
+NSBOX_BIN=${NSBOX_BIN:-$SRC/nsbox}   # override to bench another build
+if [ -x "$NSBOX_BIN" ]; then
+	install -m 0755 "$NSBOX_BIN" "$T/bin/nsbox"
+	NSBOX="$T/bin/nsbox run -t host shell -- -c true"
+else
+	say "nsbox: $NSBOX_BIN not built"; status=1; NSBOX=""
+fi
+
+# --- check each command once; benchmark only those that work -------------------------------
+names=() cmds=()
+try() { # NAME CMD
+	local out
+	if out=$(as_user sh -c "$2" </dev/null 2>&1); then
+		names+=("$1") cmds+=("$2")
+	else
+		say "$1 fails, not benchmarked: $2"
+		printf '%s\n' "$out" | sed 's/^/    /' >&2
+		status=1
+	fi
+}
+try floor "unshare -Urmpf --mount-proc true"
+try bwrap "$BWRAP"
+[ -n "$WRAPPER" ] && try crun-wrapper "$WRAPPER"
+try crun "$CRUN"
+[ -n "$NSBOX" ] && try nsbox "$NSBOX"
+[ ${#names[@]} -gt 0 ] || { say "nothing to benchmark"; exit 1; }
+
+hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/results.json")
+for i in "${!names[@]}"; do
+	hf+=(-n "${names[$i]}" "${cmds[$i]}")
+done
+echo "== hyperfine, $RUNS runs each, as user $U in $WS"
+as_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
+
+# --- peak RSS of one run of each (GNU time, max over the process tree it waits for) ---------
+if [ -x /usr/bin/time ]; then
+	for i in "${!names[@]}"; do
+		as_user sh -c "exec /usr/bin/time -f %M -o $T/rss-${names[$i]} ${cmds[$i]}" \
+			</dev/null >/dev/null 2>&1 || rm -f "$T/rss-${names[$i]}"
+	done
+fi
+
+# --- summary -------------------------------------------------------------------------------
+python3 - "$T" <<'EOF'
+import json, sys
+t = sys.argv[1]
+res = {r["command"]: r for r in json.load(open(f"{t}/results.json"))["results"]}
+ms = lambda s: s * 1000
+def rss(name):
+    try: return f'{int(open(f"{t}/rss-{name}").read().split()[-1]) / 1024:.1f} MB'
+    except Exception: return "-"
+med = {n: ms(r["median"]) for n, r in res.items()}
+wrap = med.get("crun-wrapper")
+if "crun" in med and wrap is not None:
+    med["crun-net"] = med["crun"] - wrap  # crun alone: wrapper cost subtracted
+print("\n== summary (ratios are of medians)")
+print(f'{"name":<14} {"median ms":>10} {"mean ± stddev ms":>18} {"peak RSS":>9}  ratio')
+for n, r in res.items():
+    ratio = ""
+    if "nsbox" in med and n not in ("nsbox", "crun-wrapper"):
+        ratio = f'{n} / nsbox = {med[n] / med["nsbox"]:.2f}x'
+    mean_sd = f'{ms(r["mean"]):.2f} ± {ms(r["stddev"] or 0):.2f}'
+    print(f'{n:<14} {med[n]:>10.2f} {mean_sd:>18} {rss(n):>9}  {ratio}')
+if "crun-net" in med:
+    print(f'{"crun - wrapper":<14} {med["crun-net"]:>10.2f} {"":>18} {"":>9}  '
+          + (f'(crun - wrapper) / nsbox = {med["crun-net"] / med["nsbox"]:.2f}x' if "nsbox" in med else ""))
+    print("(crun is timed inside `unshare -Urm` + a tmpfs over /sys/fs/cgroup/unified, which"
+          " crun 1.8.1 needs on this hybrid cgroup host; crun-wrapper is that wrapper alone)")
+print()
+notes = {"crun": " (raw: crun inside its wrapper)" if wrap is not None else "",
+         "crun-net": " (wrapper cost subtracted)"}
+others = [o for o in ("floor", "bwrap", "crun", "crun-net") if o in med and med[o] > 0]
+label = lambda o: "crun" if o == "crun-net" else o
+if "nsbox" in med:
+    for o in others:
+        print(f'nsbox vs {label(o)}: {med["nsbox"] / med[o]:.2f}x {label(o)}\'s time{notes.get(o, "")}')
+else:
+    print("nsbox: NOT measured (it failed up front, see above); others against the floor:")
+    for o in others[1:] if "floor" in med else []:
+        print(f'{label(o)} vs floor: {med[o] / med["floor"]:.2f}x floor\'s time{notes.get(o, "")}')
+EOF
+[ $status = 0 ] || say "some commands failed (see above): exit $status"
+exit $status
