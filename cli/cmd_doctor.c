@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/subid.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/error.h"
 #include "runtime/base/fs.h"
@@ -541,53 +542,6 @@ check_overlay (struct doc_result *r, bool userns_ok)
 
 /* --- 3. subordinate ids --- */
 
-struct subid_info
-{
-  int errnum;          /* reading the file */
-  unsigned long start; /* first range of ours */
-  unsigned long count; /* total ids of ours */
-  unsigned long end;   /* one past the highest id anyone has */
-};
-
-/* Parse /etc/subuid or /etc/subgid ("NAME-OR-ID:START:COUNT" lines). */
-static void
-read_subids (const char *file, const char *name, unsigned long id,
-             struct subid_info *info)
-{
-  cleanup_error nb_error_t err = NULL;
-  cleanup_free char *buf = NULL;
-  char *save = NULL;
-
-  memset (info, 0, sizeof *info);
-  if (nb_read_file (file, &buf, NULL, &err) < 0)
-    {
-      info->errnum = err->errno_val ? err->errno_val : EIO;
-      return;
-    }
-  for (char *line = strtok_r (buf, "\n", &save); line;
-       line = strtok_r (NULL, "\n", &save))
-    {
-      char owner[256];
-      unsigned long start, count;
-      char *end;
-      bool ours;
-
-      if (sscanf (line, "%255[^:]:%lu:%lu", owner, &start, &count) != 3)
-        continue;
-      if (start + count > info->end)
-        info->end = start + count;
-      errno = 0;
-      ours = (name && strcmp (owner, name) == 0)
-             || (strtoul (owner, &end, 10) == id && *end == '\0' && end != owner
-                 && errno == 0);
-      if (!ours || count == 0)
-        continue;
-      if (info->count == 0)
-        info->start = start;
-      info->count += count;
-    }
-}
-
 /* Look NAME up in $PATH, then in /usr/bin (sudo and cron reset PATH). */
 static char *
 find_program (const char *name)
@@ -678,7 +632,7 @@ check_subids (struct doc_result *r)
   struct passwd *pw = getpwuid (getuid ());
   const char *name = pw ? pw->pw_name : NULL;
   cleanup_free char *user = NULL;
-  struct subid_info su, sg;
+  struct sb_subid su, sg;
   char problems[2048] = "";
   bool missing_helper = false, weak_helper = false, need_uids, need_gids;
   const char *how[2] = { NULL, NULL };
@@ -690,20 +644,20 @@ check_subids (struct doc_result *r)
   else if (asprintf (&user, "%u", (unsigned)getuid ()) < 0)
     user = NULL;
 
-  read_subids ("/etc/subuid", name, getuid (), &su);
+  sb_subid_read ("/etc/subuid", name, getuid (), &su);
   /* The owner field of /etc/subgid is a user too (name or uid), not a
    * group: shadow's newgidmap looks the caller up by user. */
-  read_subids ("/etc/subgid", name, getuid (), &sg);
+  sb_subid_read ("/etc/subgid", name, getuid (), &sg);
   if (su.errnum && su.errnum != ENOENT)
     add_problem (problems, sizeof problems, "cannot read /etc/subuid: %s",
                  strerror (su.errnum));
-  else if (su.count == 0)
+  else if (su.total == 0)
     add_problem (problems, sizeof problems,
                  "no subuid range for %s in /etc/subuid", user ? user : "?");
   if (sg.errnum && sg.errnum != ENOENT)
     add_problem (problems, sizeof problems, "cannot read /etc/subgid: %s",
                  strerror (sg.errnum));
-  else if (sg.count == 0)
+  else if (sg.total == 0)
     add_problem (problems, sizeof problems,
                  "no subgid range for %s in /etc/subgid", user ? user : "?");
 
@@ -729,7 +683,7 @@ check_subids (struct doc_result *r)
       result_set (r, DOC_OK,
                   "%s has %lu subuids from %lu and %lu subgids from %lu; "
                   "newuidmap %s, newgidmap %s",
-                  user ? user : "?", su.count, su.start, sg.count, sg.start,
+                  user ? user : "?", su.total, su.start, sg.total, sg.start,
                   how[0], how[1]);
       return;
     }
@@ -748,8 +702,8 @@ check_subids (struct doc_result *r)
                     "/usr/bin/newuidmap /usr/bin/newgidmap");
   /* An unreadable file may well hold a range: only suggest adding one
    * where the file says there is none. */
-  need_uids = su.count == 0 && (su.errnum == 0 || su.errnum == ENOENT);
-  need_gids = sg.count == 0 && (sg.errnum == 0 || sg.errnum == ENOENT);
+  need_uids = su.total == 0 && (su.errnum == 0 || su.errnum == ENOENT);
+  need_gids = sg.total == 0 && (sg.errnum == 0 || sg.errnum == ENOENT);
   if (need_uids || need_gids)
     {
       char uids[64] = "", gids[64] = "";

@@ -90,7 +90,8 @@ rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
     }
   close (nb_steal_fd (&child));
 
-  if ((spec->clone_flags & CLONE_NEWUSER) && rt_idmap_write (pid, spec, err) < 0)
+  if ((spec->clone_flags & CLONE_NEWUSER) && rt_idmap_write (pid, spec->uid_maps, spec->n_uid_maps,
+                                             spec->gid_maps, spec->n_gid_maps, err) < 0)
     {
       kill_and_reap (pid);
       sigprocmask (SIG_SETMASK, &orig, NULL);

@@ -94,20 +94,21 @@ is_own_single (const struct rt_idmap *maps, size_t n, unsigned id)
 }
 
 int
-rt_idmap_write (pid_t pid, const struct rt_spec *spec, nb_error_t *err)
+rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
+                const struct rt_idmap *gid_maps, size_t n_gid, nb_error_t *err)
 {
   char buf[RT_MAX_IDMAPS * 36];
-  bool direct_uid = is_own_single (spec->uid_maps, spec->n_uid_maps, geteuid ());
-  bool direct_gid = is_own_single (spec->gid_maps, spec->n_gid_maps, getegid ());
+  bool direct_uid = is_own_single (uid_maps, n_uid, geteuid ());
+  bool direct_gid = is_own_single (gid_maps, n_gid, getegid ());
 
   if (direct_uid)
     {
-      if (format_map (spec->uid_maps, spec->n_uid_maps, buf, sizeof buf) < 0)
+      if (format_map (uid_maps, n_uid, buf, sizeof buf) < 0)
         return nb_error_make (err, E2BIG, "uid map");
       if (write_proc (pid, "uid_map", buf, err) < 0)
         return -1;
     }
-  else if (run_helper ("newuidmap", pid, spec->uid_maps, spec->n_uid_maps, err)
+  else if (run_helper ("newuidmap", pid, uid_maps, n_uid, err)
            < 0)
     return -1;
 
@@ -117,12 +118,12 @@ rt_idmap_write (pid_t pid, const struct rt_spec *spec, nb_error_t *err)
        * otherwise dropping a supplementary group could grant access. */
       if (write_proc (pid, "setgroups", "deny", err) < 0)
         return -1;
-      if (format_map (spec->gid_maps, spec->n_gid_maps, buf, sizeof buf) < 0)
+      if (format_map (gid_maps, n_gid, buf, sizeof buf) < 0)
         return nb_error_make (err, E2BIG, "gid map");
       if (write_proc (pid, "gid_map", buf, err) < 0)
         return -1;
     }
-  else if (run_helper ("newgidmap", pid, spec->gid_maps, spec->n_gid_maps, err)
+  else if (run_helper ("newgidmap", pid, gid_maps, n_gid, err)
            < 0)
     return -1;
   return 0;

@@ -8,6 +8,8 @@
 /* A single range mapping only our own id is written directly (an unprivileged
  * process may do that, after "deny" in setgroups); anything else goes through
  * the setuid newuidmap/newgidmap helpers, which check /etc/subuid. */
-int rt_idmap_write (pid_t pid, const struct rt_spec *spec, nb_error_t *err);
+int rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
+                    const struct rt_idmap *gid_maps, size_t n_gid,
+                    nb_error_t *err);
 
 #endif
