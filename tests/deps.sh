@@ -1,0 +1,75 @@
+#!/bin/sh
+# Install what nsbox needs to build and test on Debian 12 (bookworm).
+#
+#   sh tests/deps.sh           build + test packages
+#   sh tests/deps.sh --bench   also the peers `make bench` compares against
+#
+# Fast when there is nothing to do: packages already installed are found with
+# dpkg-query and apt-get is not run at all.  As a non-root user it only prints
+# the command to run and exits 1 when something is missing.
+set -eu
+
+# Build: compiler and the libraries the Makefile asks pkg-config for.
+# Test: cmocka (unit), bats (integration), uidmap (newuidmap/newgidmap for the
+# subordinate-id user), busybox-static (offline test images), python3 (socket
+# probes in tests), procps (ps, used by bats' test timeout), util-linux
+# (setpriv, script's pty via bsdutils, flock, ipcmk), iproute2 (ip).
+REQUIRED="build-essential pkg-config
+libseccomp-dev libcap-dev libmount-dev libjansson-dev libgit2-dev
+libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
+libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2"
+
+# Only for `make bench`: the runtimes nsbox is measured against.
+BENCH="hyperfine bubblewrap crun"
+
+want=$REQUIRED
+case "${1-}" in
+  --bench | --all) want="$REQUIRED $BENCH" ;;
+  "") ;;
+  -h | --help)
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+    exit 0
+    ;;
+  *)
+    echo "deps.sh: unknown option '$1' (try --help)" >&2
+    exit 2
+    ;;
+esac
+
+missing=
+for pkg in $want; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = installed ] || missing="$missing $pkg"
+done
+missing=${missing# }
+
+if [ -z "$missing" ]; then
+  echo "deps: all packages installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages: $missing" >&2
+  echo "deps: run as root:" >&2
+  echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "deps: installing: $missing"
+
+# Refresh the package lists only when they are absent or older than a day;
+# otherwise try with what we have and refresh once if that fails (a stale list
+# can name .debs the mirror no longer has).
+fresh=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -n 1)
+updated=0
+if [ -z "$fresh" ]; then
+  apt-get update
+  updated=1
+fi
+# shellcheck disable=SC2086 # $missing is a word list on purpose
+if ! apt-get install -y --no-install-recommends $missing; then
+  [ "$updated" -eq 0 ] || exit 1
+  apt-get update
+  apt-get install -y --no-install-recommends $missing
+fi
