@@ -5,8 +5,8 @@
 #   sh tests/deps.sh --bench   also the peers `make bench` compares against
 #
 # Fast when there is nothing to do: packages already installed are found with
-# dpkg-query and apt-get is not run at all.  As a non-root user it only prints
-# the command to run and exits 1 when something is missing.
+# dpkg-query and apt-get is not run at all.  A user with sudo is asked for
+# it; without sudo it only prints the command to run and exits 1.
 set -eu
 
 # Build: compiler and the libraries the Makefile asks pkg-config for.
@@ -48,6 +48,10 @@ if [ -z "$missing" ]; then
   exit 0
 fi
 
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+  echo "deps: installing as root with sudo: $missing"
+  exec sudo sh "$0" "$@"
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps: missing packages: $missing" >&2
   echo "deps: run as root:" >&2
