@@ -13,11 +13,13 @@ set -eu
 # Test: cmocka (unit), bats (integration), uidmap (newuidmap/newgidmap for the
 # subordinate-id user), busybox-static (offline test images), python3 (socket
 # probes in tests), procps (ps, used by bats' test timeout), util-linux
-# (setpriv, script's pty via bsdutils, flock, ipcmk), iproute2 (ip).
+# (setpriv, script's pty via bsdutils, flock, ipcmk), iproute2 (ip); zstd,
+# docker-registry and skopeo build and serve the offline test images.
 REQUIRED="build-essential pkg-config
 libseccomp-dev libcap-dev libmount-dev libjansson-dev libgit2-dev
 libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
-libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2"
+libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
+zstd docker-registry skopeo"
 
 # Only for `make bench`: the runtimes nsbox is measured against.
 BENCH="hyperfine bubblewrap crun"
@@ -61,6 +63,17 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: installing: $missing"
+
+# docker-registry's package would start a registry on :5000; the tests start
+# their own on 127.0.0.1.  A policy-rc.d that says no keeps it from starting.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+fi
+trap '[ "$own_policy" -eq 0 ] || rm -f "$policy"' EXIT
 
 # Refresh the package lists only when they are absent or older than a day;
 # otherwise try with what we have and refresh once if that fails (a stale list
