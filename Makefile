@@ -2,33 +2,51 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+LIBDIR ?= $(PREFIX)/lib/nsbox
 DESTDIR ?=
 
 CC ?= cc
 PKGS := jansson libcap libseccomp mount
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+# Image code (oci/ and the image verbs) links libcurl, libarchive and libcrypto,
+# whose loading alone costs ~8 ms: it lives in nsbox-oci.so, which nsbox
+# dlopens only for image work, so `nsbox run` never pays for it.
+OCI_PKGS := libcurl libarchive libcrypto jansson
+OCI_CFLAGS := $(shell pkg-config --cflags $(OCI_PKGS))
+OCI_LIBS := $(shell pkg-config --libs $(OCI_PKGS))
 WERROR ?=
 CFLAGS ?= -O2 -g
 VERSION := 0.1.0
-CFLAGS += -DNSBOX_VERSION=\"$(VERSION)\" -std=gnu17 -Wall -Wextra $(WERROR) -I. $(PKG_CFLAGS)
+CFLAGS += -DNSBOX_VERSION=\"$(VERSION)\" -DNSBOX_LIBDIR=\"$(LIBDIR)\" -std=gnu17 -Wall -Wextra $(WERROR) -I. $(PKG_CFLAGS)
 LDFLAGS += -Wl,--as-needed
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-SRCS := $(wildcard runtime/base/*.c runtime/*.c oci/*.c cli/*.c)
+OCI_CLI_SRCS := $(wildcard cli/image_*.c)
+OCI_SRCS := $(wildcard oci/*.c) $(OCI_CLI_SRCS)
+SRCS := $(filter-out $(OCI_CLI_SRCS),$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=build/%.o) build/embed.o
-LIB_OBJS := $(LIB_SRCS:%.c=build/%.o) build/embed.o
-SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) build/san/embed.o
+# What image code shares with the rest of nsbox is compiled in again (PIC).
+SO_SHARED := $(wildcard runtime/base/*.c) runtime/idmap.c cli/subid.c
+SO_OBJS := $(OCI_SRCS:%.c=build/pic/%.o) $(SO_SHARED:%.c=build/pic/%.o)
+SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) build/san/embed.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 MANS := $(wildcard man/*.1 man/*.5)
 
-all: nsbox
+all: nsbox nsbox-oci.so
 
 nsbox: $(OBJS)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
+
+nsbox-oci.so: $(SO_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(OCI_LIBS) $(PKG_LIBS)
+
+build/pic/%.o: %.c $(wildcard */*.h runtime/base/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
 build/%.o: %.c $(wildcard */*.h runtime/base/*.h)
 	@mkdir -p $(dir $@)
@@ -36,7 +54,7 @@ build/%.o: %.c $(wildcard */*.h runtime/base/*.h)
 
 build/san/%.o: %.c $(wildcard */*.h runtime/base/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -c -o $@ $<
 
 # Profiles are data, embedded in the binary so the default works anywhere.
 build/embed.c: $(PROFILES) cli/gen-embed.sh
@@ -52,12 +70,12 @@ build/san/embed.o: build/embed.c
 
 build/tests/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(shell pkg-config --libs cmocka)
 
 deps:
 	@sh tests/deps.sh
 
-check: nsbox $(UNIT_BINS)
+check: nsbox nsbox-oci.so $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
@@ -66,9 +84,11 @@ unit: $(UNIT_BINS)
 bench: nsbox
 	@sh bench/bench.sh
 
-install: nsbox
+install: nsbox nsbox-oci.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0644 nsbox-oci.so $(DESTDIR)$(LIBDIR)/nsbox-oci.so
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 
@@ -76,7 +96,6 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox
+	rm -rf build nsbox nsbox-oci.so
 
 .PHONY: all deps check unit bench install format clean
-.SECONDARY:

@@ -14,6 +14,11 @@ struct command
 
 static const struct command commands[] = {
   { "run", cmd_run, "run an agent in this workspace's sandbox" },
+  { "pull", cmd_image, "pull an image from a registry" },
+  { "load", cmd_image, "load an image from an archive or OCI layout" },
+  { "images", cmd_image, "list the images in the store" },
+  { "rmi", cmd_image, "remove an image from the store" },
+  { "image", cmd_image, "image prune: remove unused blobs and layers" },
   { "doctor", cmd_doctor, "check what this host allows" },
   { NULL, NULL, NULL },
 };

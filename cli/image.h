@@ -1,0 +1,68 @@
+/* The image verbs (in nsbox-oci.so): shared state and helpers. */
+#ifndef SB_IMAGE_H
+#define SB_IMAGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "oci/store.h"
+#include "runtime/base/error.h"
+
+struct img_ctx
+{
+  char *data_dir;   /* $XDG_DATA_HOME/nsbox */
+  char *store_dir;  /* data_dir/store: the OCI layout */
+  char *layers_dir; /* data_dir/layers: one dir per diff_id */
+  struct oci_store *store;
+};
+
+int img_ctx_open (struct img_ctx *c, nb_error_t *err);
+void img_ctx_close (struct img_ctx *c);
+
+/* An image's manifest and config, read back from the store. */
+struct img_image
+{
+  json_t *manifest;
+  json_t *config;
+  char manifest_digest[OCI_DIGEST_LEN + 1];
+};
+void img_image_clear (struct img_image *img);
+
+/* Resolve DIGEST (a manifest or an image index, then the manifest for
+ * linux/<host arch>) into IMG.  The blobs must be in the store. */
+int img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
+                    struct img_image *img, nb_error_t *err);
+/* The platform manifest of an index for this host, or -1 naming what it
+ * offers instead. */
+int img_select_platform (json_t *index, const char *what, json_t **manifest,
+                         nb_error_t *err);
+/* This host's architecture in OCI terms (amd64, arm64, ...). */
+const char *img_host_arch (void);
+
+/* Extract every layer of IMG that is not yet under layers/ (verified against
+ * its digest and diff_id); inside a user namespace with the user's
+ * subordinate ids when the host has them, so files keep their owners.
+ * *MAPPING describes the id mapping used ("subids:0:UID:1,1:START:COUNT"
+ * style text, or "single:UID"). */
+int img_unpack (struct img_ctx *c, const struct img_image *img,
+                char **mapping, nb_error_t *err);
+/* Run FN(ARG) with the id mapping image files are stored with: in a child
+ * inside a user namespace mapped to the user's subordinate ids when the host
+ * has them (needed to create — and to remove — files of other owners), else
+ * in this process.  *MAPPING (may be NULL) gets a description of it and
+ * *KEEP_OWNERS whether files can keep their owners; both are set before FN
+ * runs. */
+int img_call_mapped (int (*fn) (void *, nb_error_t *), void *arg,
+                     char **mapping, bool *keep_owners, nb_error_t *err);
+
+/* The id mapping a layer was extracted with (layers/<hex>.mapping), or
+ * NULL. */
+char *img_layer_mapping (struct img_ctx *c, const char *diff_id);
+
+int img_cmd_pull (int argc, char **argv);
+int img_cmd_load (int argc, char **argv);
+int img_cmd_images (int argc, char **argv);
+int img_cmd_rmi (int argc, char **argv);
+int img_cmd_image (int argc, char **argv);
+
+#endif

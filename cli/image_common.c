@@ -1,0 +1,457 @@
+/* Shared by the image verbs: the store, reading images back, unpacking. */
+#define _GNU_SOURCE
+#include "cli/image.h"
+#include "cli/subid.h"
+#include "oci/extract.h"
+#include "oci/registry.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+#include "runtime/idmap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int
+img_ctx_open (struct img_ctx *c, nb_error_t *err)
+{
+  memset (c, 0, sizeof *c);
+  if (nb_data_dir (&c->data_dir, err) < 0)
+    return -1;
+  c->store_dir = nb_path_join (c->data_dir, "store");
+  c->layers_dir = nb_path_join (c->data_dir, "layers");
+  if (c->store_dir == NULL || c->layers_dir == NULL)
+    return nb_error_make (err, ENOMEM, "image store");
+  if (nb_mkdir_p (c->layers_dir, 0700, err) < 0)
+    return -1;
+  return oci_store_open (c->store_dir, &c->store, err);
+}
+
+void
+img_ctx_close (struct img_ctx *c)
+{
+  if (c->store)
+    oci_store_close (c->store);
+  free (c->data_dir);
+  free (c->store_dir);
+  free (c->layers_dir);
+  memset (c, 0, sizeof *c);
+}
+
+void
+img_image_clear (struct img_image *img)
+{
+  json_decref (img->manifest);
+  json_decref (img->config);
+  memset (img, 0, sizeof *img);
+}
+
+const char *
+img_host_arch (void)
+{
+  static const struct
+  {
+    const char *uname, *oci;
+  } arches[] = { { "x86_64", "amd64" },   { "aarch64", "arm64" },
+                 { "armv7l", "arm" },     { "i686", "386" },
+                 { "ppc64le", "ppc64le" }, { "s390x", "s390x" },
+                 { "riscv64", "riscv64" }, { NULL, NULL } };
+  static struct utsname u;
+
+  if (u.machine[0] == '\0')
+    uname (&u);
+  for (size_t i = 0; arches[i].uname; i++)
+    if (strcmp (u.machine, arches[i].uname) == 0)
+      return arches[i].oci;
+  return u.machine;
+}
+
+int
+img_select_platform (json_t *index, const char *what, json_t **manifest,
+                     nb_error_t *err)
+{
+  const char *arch = img_host_arch ();
+  json_t *list = json_object_get (index, "manifests"), *m;
+  cleanup_free char *offered = NULL;
+  size_t i;
+
+  if (!json_is_array (list))
+    return nb_error_make (err, 0, "%s: an image index without manifests",
+                          what);
+  json_array_foreach (list, i, m)
+  {
+    json_t *p = json_object_get (m, "platform");
+    const char *os = json_string_value (json_object_get (p, "os"));
+    const char *a = json_string_value (json_object_get (p, "architecture"));
+    char *more = NULL;
+
+    if (os && a && strcmp (os, "linux") == 0 && strcmp (a, arch) == 0)
+      {
+        *manifest = m;
+        return 0;
+      }
+    if (asprintf (&more, "%s%s%s/%s", offered ? offered : "",
+                  offered ? ", " : "", os ? os : "?", a ? a : "?")
+        >= 0)
+      {
+        free (offered);
+        offered = more;
+      }
+  }
+  return nb_error_make (err, 0, "%s: no image for linux/%s (it has %s)", what,
+                        arch, offered ? offered : "none");
+}
+
+static int
+read_json_blob (struct img_ctx *c, const char *digest, json_t **out,
+                nb_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  json_error_t jerr;
+  size_t len;
+
+  if (oci_store_read_blob (c->store, digest, &data, &len, err) < 0)
+    return -1;
+  *out = json_loadb (data, len, 0, &jerr);
+  if (*out == NULL || !json_is_object (*out))
+    {
+      json_decref (*out);
+      *out = NULL;
+      return nb_error_make (err, 0, "blob %s: not a JSON object (%s)", digest,
+                            jerr.text);
+    }
+  return 0;
+}
+
+static bool
+is_index (const char *media_type, json_t *doc)
+{
+  const char *mt = media_type;
+  if (mt == NULL)
+    mt = json_string_value (json_object_get (doc, "mediaType"));
+  if (mt)
+    return strcmp (mt, OCI_MT_OCI_INDEX) == 0
+           || strcmp (mt, OCI_MT_DOCKER_LIST) == 0;
+  return json_is_array (json_object_get (doc, "manifests"));
+}
+
+int
+img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
+                struct img_image *img, nb_error_t *err)
+{
+  json_t *doc = NULL, *config, *layers, *diff_ids;
+  const char *cfg_digest;
+
+  memset (img, 0, sizeof *img);
+  if (read_json_blob (c, digest, &doc, err) < 0)
+    return -1;
+  snprintf (img->manifest_digest, sizeof img->manifest_digest, "%s", digest);
+  if (is_index (media_type, doc))
+    {
+      json_t *m;
+      const char *d;
+      if (img_select_platform (doc, digest, &m, err) < 0)
+        {
+          json_decref (doc);
+          return -1;
+        }
+      d = json_string_value (json_object_get (m, "digest"));
+      if (d == NULL || !oci_digest_valid (d))
+        {
+          json_decref (doc);
+          return nb_error_make (err, 0, "index %s: a manifest without a valid "
+                                        "digest", digest);
+        }
+      snprintf (img->manifest_digest, sizeof img->manifest_digest, "%s", d);
+      json_decref (doc);
+      doc = NULL;
+      if (read_json_blob (c, img->manifest_digest, &doc, err) < 0)
+        return -1;
+    }
+  img->manifest = doc;
+  config = json_object_get (doc, "config");
+  layers = json_object_get (doc, "layers");
+  cfg_digest = json_string_value (json_object_get (config, "digest"));
+  if (cfg_digest == NULL || !oci_digest_valid (cfg_digest)
+      || !json_is_array (layers))
+    {
+      img_image_clear (img);
+      return nb_error_make (err, 0,
+                            "manifest %s: no valid config digest or layers "
+                            "list",
+                            digest);
+    }
+  if (read_json_blob (c, cfg_digest, &img->config, err) < 0)
+    {
+      img_image_clear (img);
+      return -1;
+    }
+  diff_ids = json_object_get (json_object_get (img->config, "rootfs"),
+                              "diff_ids");
+  if (json_array_size (diff_ids) != json_array_size (layers))
+    {
+      img_image_clear (img);
+      return nb_error_make (err, 0,
+                            "image %s: the config lists %zu diff_ids for %zu "
+                            "layers",
+                            digest, json_array_size (diff_ids),
+                            json_array_size (layers));
+    }
+  return 0;
+}
+
+/* --- unpacking --- */
+
+struct unpack_job
+{
+  struct img_ctx *c;
+  const struct img_image *img;
+  bool keep_owners;
+  char **mapping;
+};
+
+static int
+layer_present (struct img_ctx *c, const char *diff_id)
+{
+  cleanup_free char *p = nb_path_join (c->layers_dir, oci_digest_hex (diff_id));
+  struct stat st;
+  return p && stat (p, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+char *
+img_layer_mapping (struct img_ctx *c, const char *diff_id)
+{
+  cleanup_free char *p = NULL;
+  char *text = NULL;
+  cleanup_error nb_error_t err = NULL;
+
+  if (asprintf (&p, "%s/%s.mapping", c->layers_dir, oci_digest_hex (diff_id))
+      < 0)
+    return NULL;
+  if (nb_read_file (p, &text, NULL, &err) < 0)
+    return NULL;
+  text[strcspn (text, "\n")] = '\0';
+  return text;
+}
+
+static int
+unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
+            nb_error_t *err)
+{
+  struct img_ctx *c = j->c;
+  const char *hex = oci_digest_hex (diff_id);
+  cleanup_free char *tmp = NULL, *final = NULL, *mapfile = NULL;
+  cleanup_close int blob = -1, dir = -1;
+  struct oci_extract_opts opts = { .blob_digest = digest,
+                                   .diff_id = diff_id,
+                                   .keep_owners = j->keep_owners };
+  struct oci_extract_result res;
+
+  if (asprintf (&tmp, "%s/.tmp-%s-XXXXXX", c->layers_dir, hex) < 0
+      || asprintf (&final, "%s/%s", c->layers_dir, hex) < 0
+      || asprintf (&mapfile, "%s/%s.mapping", c->layers_dir, hex) < 0)
+    return nb_error_make (err, ENOMEM, "layer %s", digest);
+  if (mkdtemp (tmp) == NULL)
+    return nb_error_make (err, errno, "layer %s: mkdtemp in %s", digest,
+                          c->layers_dir);
+  chmod (tmp, 0755);
+  blob = oci_store_open_blob (c->store, digest, err);
+  dir = open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (blob < 0 || dir < 0
+      || oci_extract_layer (blob, dir, &opts, &res, err) < 0)
+    {
+      cleanup_error nb_error_t rm_err = NULL;
+      if (dir < 0 && blob >= 0)
+        nb_error_make (err, errno, "open %s", tmp);
+      nb_rm_rf_at (AT_FDCWD, tmp, &rm_err);
+      return -1;
+    }
+  if (nb_write_file_atomic (mapfile, *j->mapping, strlen (*j->mapping), 0600,
+                            1, err)
+      < 0)
+    return -1;
+  if (rename (tmp, final) < 0)
+    {
+      int e = errno;
+      cleanup_error nb_error_t rm_err = NULL;
+      nb_rm_rf_at (AT_FDCWD, tmp, &rm_err);
+      /* Another nsbox extracted the same layer meanwhile: keep theirs. */
+      if (e != EEXIST && e != ENOTEMPTY)
+        return nb_error_make (err, e, "rename %s to %s", tmp, final);
+    }
+  return 0;
+}
+
+static int
+unpack_all (struct unpack_job *j, nb_error_t *err)
+{
+  json_t *layers = json_object_get (j->img->manifest, "layers");
+  json_t *diff_ids
+      = json_object_get (json_object_get (j->img->config, "rootfs"), "diff_ids");
+  size_t i;
+  json_t *l;
+
+  json_array_foreach (layers, i, l)
+  {
+    const char *digest = json_string_value (json_object_get (l, "digest"));
+    const char *diff_id = json_string_value (json_array_get (diff_ids, i));
+
+    if (!digest || !diff_id || !oci_digest_valid (digest)
+        || !oci_digest_valid (diff_id))
+      return nb_error_make (err, 0, "manifest %s: layer %zu: bad digest",
+                            j->img->manifest_digest, i);
+    if (layer_present (j->c, diff_id))
+      continue;
+    if (unpack_one (j, digest, diff_id, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Run FN in a child inside a new user namespace mapped like rootless podman
+ * maps its storage: 0 -> the user, 1..N -> the subordinate range; so a file
+ * of uid 1000 in an image is stored as subuid start + 999 and reads as 1000
+ * again inside a sandbox with that mapping — and only from in there can such
+ * files be removed again without privileges. */
+static int
+call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
+                const struct rt_idmap *uids, const struct rt_idmap *gids,
+                nb_error_t *err)
+{
+  int to_child[2], from_child[2], status;
+  char buf[2048];
+  ssize_t n;
+  pid_t pid;
+
+  if (pipe2 (to_child, O_CLOEXEC) < 0)
+    return nb_error_make (err, errno, "pipe");
+  if (pipe2 (from_child, O_CLOEXEC) < 0)
+    {
+      close (to_child[0]);
+      close (to_child[1]);
+      return nb_error_make (err, errno, "pipe");
+    }
+  pid = fork ();
+  if (pid < 0)
+    return nb_error_make (err, errno, "fork");
+  if (pid == 0)
+    {
+      cleanup_error nb_error_t cerr = NULL;
+      char go;
+      close (to_child[1]);
+      close (from_child[0]);
+      if (unshare (CLONE_NEWUSER) < 0)
+        {
+          nb_error_make (&cerr, errno, "unshare a user namespace");
+          goto fail;
+        }
+      if (write (from_child[1], "u", 1) != 1
+          || read (to_child[0], &go, 1) != 1 || go != 'g')
+        _exit (125);
+      if (setresgid (0, 0, 0) < 0 || setresuid (0, 0, 0) < 0)
+        {
+          nb_error_make (&cerr, errno, "become root in the user namespace");
+          goto fail;
+        }
+      if (fn (arg, &cerr) == 0)
+        _exit (0);
+    fail:
+      if (write (from_child[1], cerr->msg, strlen (cerr->msg)) < 0)
+        _exit (126);
+      _exit (125);
+    }
+  close (to_child[0]);
+  close (from_child[1]);
+  n = read (from_child[0], buf, 1);
+  if (n == 1 && buf[0] == 'u'
+      && rt_idmap_write (pid, uids, 2, gids, 2, err) == 0)
+    {
+      if (write (to_child[1], "g", 1) != 1)
+        nb_error_make (err, errno, "start the child in the user namespace");
+    }
+  close (to_child[1]);
+  n = read (from_child[0], buf, sizeof buf - 1);
+  close (from_child[0]);
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return nb_error_make (err, errno, "wait for the child");
+  if (*err)
+    return -1;
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+    return 0;
+  if (n > 0)
+    {
+      buf[n] = '\0';
+      return nb_error_make (err, 0, "%s", buf);
+    }
+  return nb_error_make (err, 0, "the child in the user namespace failed "
+                                "(status %d)", status);
+}
+
+int
+img_call_mapped (int (*fn) (void *, nb_error_t *), void *arg, char **mapping,
+                 bool *keep_owners, nb_error_t *err)
+{
+  struct passwd *pw = getpwuid (getuid ());
+  struct sb_subid su, sg;
+  int ret;
+
+  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
+  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
+  if (getuid () != 0 && su.count > 0 && sg.count > 0
+      && access ("/usr/bin/newuidmap", X_OK) == 0
+      && access ("/usr/bin/newgidmap", X_OK) == 0)
+    {
+      unsigned long n = su.count < sg.count ? su.count : sg.count;
+      struct rt_idmap uids[2] = { { 0, (uint32_t) getuid (), 1 },
+                                  { 1, (uint32_t) su.start, (uint32_t) n } };
+      struct rt_idmap gids[2] = { { 0, (uint32_t) getgid (), 1 },
+                                  { 1, (uint32_t) sg.start, (uint32_t) n } };
+      if (mapping
+          && asprintf (mapping,
+                       "subids uid=0:%u:1,1:%lu:%lu gid=0:%u:1,1:%lu:%lu",
+                       (unsigned) getuid (), su.start, n, (unsigned) getgid (),
+                       sg.start, n)
+                 < 0)
+        return nb_error_make (err, ENOMEM, "id mapping");
+      *keep_owners = true;
+      return call_in_userns (fn, arg, uids, gids, err);
+    }
+  /* Without subordinate ids (or as root, who owns every id already) files
+   * are stored as the user: the owners inside an image are lost. */
+  if (getuid () == 0)
+    ret = mapping ? asprintf (mapping, "host") : 0;
+  else
+    ret = mapping ? asprintf (mapping, "single uid=0:%u:1 gid=0:%u:1",
+                              (unsigned) getuid (), (unsigned) getgid ())
+                  : 0;
+  if (ret < 0)
+    return nb_error_make (err, ENOMEM, "id mapping");
+  *keep_owners = getuid () == 0;
+  return fn (arg, err);
+}
+
+static int
+unpack_cb (void *arg, nb_error_t *err)
+{
+  return unpack_all (arg, err);
+}
+
+int
+img_unpack (struct img_ctx *c, const struct img_image *img, char **mapping,
+            nb_error_t *err)
+{
+  /* img_call_mapped fills *MAPPING and keep_owners before FN runs (in the
+   * child it forks, which sees them through the job). */
+  struct unpack_job j = { .c = c, .img = img, .mapping = mapping };
+  return img_call_mapped (unpack_cb, &j, mapping, &j.keep_owners, err);
+}
