@@ -597,3 +597,14 @@ print("abstract", probe(socket.AF_UNIX, "\0" + sys.argv[2]))
   assert_output_has is-a-tty
   assert_equal "${l[-1]}" "${l[0]}"
 }
+
+@test "on a terminal Ctrl-C reaches the agent and the window size is the user's" {
+  local ws
+  ws=$(mk_workspace proj)
+  cd "$ws"
+  run as_user python3 "$BATS_TEST_DIRNAME/pty-drive.py" 33 111 ready '\x03' \
+    "$NSBOX" run shell -- -c 'stty size; echo ready; sleep 20; echo not-interrupted'
+  assert_status 130
+  assert_output_has "33 111"
+  refute_output_has not-interrupted
+}
