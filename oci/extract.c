@@ -348,6 +348,7 @@ apply_xattrs (struct extract *x, struct archive_entry *e, const char *raw,
   const char *name;
   const void *value;
   size_t size;
+  char shown[256];
 
   if (archive_entry_xattr_reset (e) == 0)
     return 0;
@@ -357,7 +358,8 @@ apply_xattrs (struct extract *x, struct archive_entry *e, const char *raw,
           || strncmp (name, "user.overlay.", 13) == 0)
         continue;
       if (fsetxattr (fd, name, value, size, 0) < 0)
-        return entry_error (x, err, errno, raw, ": set xattr %s", name);
+        return entry_error (x, err, errno, raw, ": set xattr %s",
+                            printable (name, shown));
     }
   return 0;
 }
@@ -437,24 +439,6 @@ write_dir (struct extract *x, struct archive_entry *e, const char *raw,
   return record_dir (x, e, path, raw, err);
 }
 
-static int
-write_all (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return -1;
-      p += n;
-      len -= n;
-    }
-  return 0;
-}
-
 static int tar_error (struct extract *x, nb_error_t *err);
 
 static int
@@ -493,7 +477,7 @@ write_file (struct extract *x, struct archive_entry *e, const char *raw,
             return entry_error (x, err, errno, raw, ": seek");
           pos = offset;
         }
-      if (write_all (fd, buf, size) < 0)
+      if (nb_write_all (fd, buf, size) < 0)
         return entry_error (x, err, errno, raw, ": write");
       pos += size;
     }

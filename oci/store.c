@@ -101,24 +101,6 @@ not_found (nb_error_t *err, const char *fmt, const char *what)
 }
 
 static int
-write_all (int fd, const void *data, size_t len)
-{
-  const char *p = data;
-
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return -1;
-      p += n;
-      len -= (size_t)n;
-    }
-  return 0;
-}
-
-static int
 flock_retry (int fd, int op)
 {
   int r;
@@ -234,7 +216,7 @@ create_file_once (struct oci_store *s, const char *name, const char *content,
   fd = tmp_create (s, "new", tmp, err);
   if (fd < 0)
     return -1;
-  if (write_all (fd, content, strlen (content)) < 0 || fsync (fd) < 0)
+  if (nb_write_all (fd, content, strlen (content)) < 0 || fsync (fd) < 0)
     ret = nb_error_make (err, errno, "write %s/%s", s->dir, name);
   else if (linkat (s->tmp_fd, tmp, s->dirfd, name, 0) < 0 && errno != EEXIST)
     ret = nb_error_make (err, errno, "create %s/%s", s->dir, name);
@@ -491,7 +473,7 @@ oci_store_blob_write (struct oci_blob_writer *w, const void *data, size_t len,
   if (w->expected_size >= 0 && (long long)len > w->expected_size - w->written)
     return nb_error_make (err, 0, "blob %s: more data than its size (%lld)",
                           writer_label (w), w->expected_size);
-  if (write_all (w->fd, data, len) < 0)
+  if (nb_write_all (w->fd, data, len) < 0)
     return nb_error_make (err, errno, "write blob %s to %s/blobs/.tmp/%s",
                           writer_label (w), w->s->dir, w->name);
   oci_hasher_update (w->h, data, len);
@@ -634,7 +616,7 @@ store_index (struct oci_store *s, json_t *index, nb_error_t *err)
   fd = tmp_create (s, "index", tmp, err);
   if (fd < 0)
     return nb_error_wrap (err, "write %s/%s", s->dir, INDEX_FILE);
-  if (write_all (fd, text, strlen (text)) < 0 || fsync (fd) < 0)
+  if (nb_write_all (fd, text, strlen (text)) < 0 || fsync (fd) < 0)
     ret = nb_error_make (err, errno, "write %s/%s", s->dir, INDEX_FILE);
   else if (renameat (s->tmp_fd, tmp, s->dirfd, INDEX_FILE) < 0)
     ret = nb_error_make (err, errno, "replace %s/%s", s->dir, INDEX_FILE);

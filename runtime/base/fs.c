@@ -35,31 +35,40 @@ nb_mkdir_p (const char *path, mode_t mode, nb_error_t *err)
 }
 
 int
-nb_write_file_atomic (const char *path, const void *data, size_t len,
-                      mode_t mode, int durable, nb_error_t *err)
+nb_write_all (int fd, const void *data, size_t len)
 {
-  cleanup_free char *tmp = NULL;
-  cleanup_close int fd = -1;
   const char *p = data;
 
-  if (asprintf (&tmp, "%s.tmp-%d", path, (int) getpid ()) < 0)
-    return nb_error_make (err, ENOMEM, "write %s", path);
-  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0)
-    return nb_error_make (err, errno, "create %s", tmp);
   while (len > 0)
     {
       ssize_t n = write (fd, p, len);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        {
-          int e = errno;
-          unlink (tmp);
-          return nb_error_make (err, e, "write %s", tmp);
-        }
+        return -1;
       p += n;
       len -= (size_t) n;
+    }
+  return 0;
+}
+
+int
+nb_write_file_atomic (const char *path, const void *data, size_t len,
+                      mode_t mode, int durable, nb_error_t *err)
+{
+  cleanup_free char *tmp = NULL;
+  cleanup_close int fd = -1;
+
+  if (asprintf (&tmp, "%s.tmp-%d", path, (int) getpid ()) < 0)
+    return nb_error_make (err, ENOMEM, "write %s", path);
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0)
+    return nb_error_make (err, errno, "create %s", tmp);
+  if (nb_write_all (fd, data, len) < 0)
+    {
+      int e = errno;
+      unlink (tmp);
+      return nb_error_make (err, e, "write %s", tmp);
     }
   if ((durable && fsync (fd) < 0) || close (nb_steal_fd (&fd)) < 0)
     {

@@ -13,6 +13,8 @@ int nb_mkdir_p (const char *path, mode_t mode, nb_error_t *err);
  * state in the runtime dir does not need it). */
 int nb_write_file_atomic (const char *path, const void *data, size_t len,
                           mode_t mode, int durable, nb_error_t *err);
+/* write(2) all of DATA, resuming after EINTR and short writes. */
+int nb_write_all (int fd, const void *data, size_t len);
 /* Read a whole (small) file; *out is NUL-terminated. */
 int nb_read_file (const char *path, char **out, size_t *len, nb_error_t *err);
 /* "A/B" in a new string (NULL only when out of memory). */
