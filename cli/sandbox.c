@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +80,25 @@ sb_sandbox_free (struct sb_sandbox *sb)
   free (sb);
 }
 
+/* What tells this folder from one made again at the same path: inode
+ * numbers are reused at once (ext4 hands the freed one back), so the birth
+ * time, where the filesystem keeps one, is part of it. */
 static int
-write_record (struct sb_sandbox *sb, const struct stat *ws, nb_error_t *err)
+workspace_identity (const char *path, char out[96], nb_error_t *err)
+{
+  struct statx sx;
+
+  if (statx (AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &sx) < 0)
+    return nb_error_make (err, errno, "workspace %s", path);
+  snprintf (out, 96, "%u:%u:%llu:%lld.%09u", sx.stx_dev_major,
+            sx.stx_dev_minor, (unsigned long long) sx.stx_ino,
+            (sx.stx_mask & STATX_BTIME) ? (long long) sx.stx_btime.tv_sec : 0LL,
+            (sx.stx_mask & STATX_BTIME) ? sx.stx_btime.tv_nsec : 0U);
+  return 0;
+}
+
+static int
+write_record (struct sb_sandbox *sb, const char *ws, nb_error_t *err)
 {
   cleanup_free char *path = nb_path_join (sb->dir, "sandbox.json");
   cleanup_free char *text = NULL;
@@ -89,11 +107,10 @@ write_record (struct sb_sandbox *sb, const struct stat *ws, nb_error_t *err)
   json_t *j;
 
   strftime (created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", gmtime (&now));
-  j = json_pack ("{s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "id", sb->id,
-                 "name", sb->name, "workspace", sb->workspace,
-                 "workspace_dev", (json_int_t) ws->st_dev, "workspace_ino",
-                 (json_int_t) ws->st_ino, "agent", sb->agent, "template",
-                 sb->template_name, "created", created);
+  j = json_pack ("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", sb->id, "name",
+                 sb->name, "workspace", sb->workspace, "workspace_id", ws,
+                 "agent", sb->agent, "template", sb->template_name, "created",
+                 created);
   if (j == NULL || path == NULL)
     {
       json_decref (j);
@@ -108,7 +125,7 @@ write_record (struct sb_sandbox *sb, const struct stat *ws, nb_error_t *err)
 
 /* An existing record: the workspace it was made for must be this one. */
 static int
-check_record (struct sb_sandbox *sb, const char *path, const struct stat *ws,
+check_record (struct sb_sandbox *sb, const char *path, const char *ws,
               nb_error_t *err)
 {
   json_error_t jerr;
@@ -128,14 +145,24 @@ check_record (struct sb_sandbox *sb, const char *path, const struct stat *ws,
                      sb->workspace);
       ret = nb_error_hint (err, "pick another --name");
     }
-  else if ((ino_t) json_integer_value (json_object_get (j, "workspace_ino"))
-               != ws->st_ino
-           || (dev_t) json_integer_value (json_object_get (j, "workspace_dev"))
-                  != ws->st_dev)
-    fprintf (stderr,
-             "nsbox: note: %s was deleted and made again since sandbox %s "
-             "was created; the sandbox keeps its state\n",
-             sb->workspace, sb->name);
+  else if (json_string_value (json_object_get (j, "workspace_id")) == NULL
+           || strcmp (json_string_value (json_object_get (j, "workspace_id")),
+                      ws)
+                  != 0)
+    {
+      cleanup_free char *text = NULL;
+      fprintf (stderr,
+               "nsbox: note: %s was deleted and made again since sandbox %s "
+               "was created; the sandbox keeps its state\n",
+               sb->workspace, sb->name);
+      /* Said once: the record follows the folder that is there now. */
+      json_object_set_new (j, "workspace_id", json_string (ws));
+      text = json_dumps (j, JSON_INDENT (2) | JSON_SORT_KEYS);
+      if (text == NULL)
+        ret = nb_error_make (err, ENOMEM, "sandbox %s", sb->id);
+      else
+        ret = nb_write_file_atomic (path, text, strlen (text), 0600, 1, err);
+    }
   json_decref (j);
   return ret;
 }
@@ -147,13 +174,14 @@ sb_sandbox_open (const char *workspace, const char *agent, const char *name,
 {
   struct sb_sandbox *sb = calloc (1, sizeof *sb);
   cleanup_free char *data = NULL, *run = NULL, *record = NULL;
-  struct stat ws, st;
+  char ws[96];
+  struct stat st;
 
   if (sb == NULL)
     return nb_error_make (err, ENOMEM, "sandbox");
   *out = sb;
-  if (stat (workspace, &ws) < 0)
-    return nb_error_make (err, errno, "workspace %s", workspace);
+  if (workspace_identity (workspace, ws, err) < 0)
+    return -1;
   sb_sandbox_id (workspace, agent, name, sb->id);
   sb->workspace = strdup (workspace);
   sb->agent = strdup (agent);
@@ -170,14 +198,14 @@ sb_sandbox_open (const char *workspace, const char *agent, const char *name,
 
   if (stat (record, &st) == 0)
     {
-      if (check_record (sb, record, &ws, err) < 0)
+      if (check_record (sb, record, ws, err) < 0)
         return -1;
     }
   else
     {
       if (nb_mkdir_p (sb->home, 0700, err) < 0)
         return nb_error_wrap (err, "create sandbox %s", sb->name);
-      if (write_record (sb, &ws, err) < 0)
+      if (write_record (sb, ws, err) < 0)
         return nb_error_wrap (err, "create sandbox %s", sb->name);
       sb->created = 1;
     }

@@ -608,3 +608,22 @@ print("abstract", probe(socket.AF_UNIX, "\0" + sys.argv[2]))
   assert_output_has "33 111"
   refute_output_has not-interrupted
 }
+
+@test "a workspace deleted and made again is noticed, and its sandbox keeps its home" {
+  local ws
+  ws=$(mk_workspace proj)
+  cd "$ws"
+  run as_user "$NSBOX" run shell -- -c 'echo kept > ~/marker'
+  assert_status 0
+  cd /
+  rm -rf "$ws"
+  ws=$(mk_workspace proj)
+  cd "$ws"
+  run as_user "$NSBOX" run shell -- -c 'cat ~/marker'
+  assert_status 0
+  assert_output_has "was deleted and made again"
+  assert_output_has kept
+  # Noticed once: the record now holds the new folder.
+  run as_user "$NSBOX" run shell -- -c true
+  refute_output_has "made again"
+}
