@@ -5,11 +5,15 @@
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #define REF_NAME "org.opencontainers.image.ref.name"
 
@@ -202,6 +206,34 @@ img_cmd_rmi (int argc, char **argv)
   return status;
 }
 
+/* Pulls leave a lock file per reference (store/.pull-*.lock); those no pull
+ * holds now go with a prune.  One that a pull opens just before it goes
+ * only costs that pull its turn-taking, never correctness: blobs and layers
+ * are written atomically either way. */
+static void
+remove_stale_pull_locks (struct img_ctx *c)
+{
+  DIR *d = opendir (c->store_dir);
+  struct dirent *de;
+
+  if (d == NULL)
+    return;
+  while ((de = readdir (d)))
+    {
+      int fd;
+      if (strncmp (de->d_name, ".pull-", 6) != 0
+          || strstr (de->d_name, ".lock") == NULL)
+        continue;
+      fd = openat (dirfd (d), de->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        unlinkat (dirfd (d), de->d_name, 0);
+      close (fd);
+    }
+  closedir (d);
+}
+
 struct prune_job
 {
   struct img_ctx *c;
@@ -247,6 +279,8 @@ img_cmd_image (int argc, char **argv)
   /* Layers hold files of subordinate owners: only from inside the user
    * namespace can they be removed without privileges. */
   ret = img_call_mapped (prune_cb, &j, NULL, &keep, &err);
+  if (ret == 0)
+    remove_stale_pull_locks (&c);
   img_ctx_close (&c);
   if (ret < 0)
     {

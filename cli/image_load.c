@@ -10,6 +10,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,36 @@ struct load
   bool oci_layout;
   json_t *files;         /* docker save: archive name -> blob digest */
 };
+
+/* A repository name made from a file name ("My Image.tar" -> "my-image"),
+ * for images that come without a name of their own. */
+static char *
+make_stem (const char *base)
+{
+  char *stem = strdup (base), *p, *out;
+
+  if (stem == NULL)
+    return NULL;
+  if ((p = strchr (stem, '.')))
+    *p = '\0';
+  for (p = out = stem; *p; p++)
+    {
+      unsigned char ch = (unsigned char) *p;
+      if (isalnum (ch))
+        *out++ = (char) tolower (ch);
+      else if (out > stem && out[-1] != '-')
+        *out++ = '-';
+    }
+  while (out > stem && out[-1] == '-')
+    out--;
+  *out = '\0';
+  if (*stem == '\0')
+    {
+      free (stem);
+      stem = strdup ("image");
+    }
+  return stem;
+}
 
 static int
 import_stream (struct load *l, const char *name, const char *expected,
@@ -144,7 +175,11 @@ load_tar (struct load *l, nb_error_t *err)
   struct archive_entry *e;
   int r, ret = -1;
 
-  archive_read_support_filter_all (a);
+  /* Only the decompressors libarchive has built in: filter_all would let a
+   * file that looks like lrzip or lzop start that program. */
+  archive_read_support_filter_gzip (a);
+  archive_read_support_filter_zstd (a);
+  archive_read_support_filter_xz (a);
   archive_read_support_format_tar (a);
   if (archive_read_open_filename (a, l->path, 1 << 16) != ARCHIVE_OK)
     {
@@ -297,6 +332,8 @@ finish_image (struct load *l, const char *name,
   ret = img_unpack (l->c, &img, &mapping, err);
   if (ret == 0)
     ret = oci_store_tag (l->c->store, name, desc, err);
+  if (ret < 0)
+    nb_error_wrap (err, "%s: %s", l->path, name);
   if (ret == 0)
     printf ("Loaded %s %s\n", name, img.manifest_digest);
   img_image_clear (&img);
@@ -489,7 +526,6 @@ img_cmd_load (int argc, char **argv)
   cleanup_free char *copy = NULL;
   struct stat st;
   int opt, ret = -1;
-  char *dot;
 
   opterr = 0;
   while ((opt = getopt_long (argc, argv, "i:h", longopts, NULL)) != -1)
@@ -512,9 +548,7 @@ img_cmd_load (int argc, char **argv)
       return nb_error_report (&err);
     }
   copy = strdup (l.path);
-  l.stem = strdup (basename (copy));
-  if ((dot = strchr (l.stem, '.')))
-    *dot = '\0';
+  l.stem = make_stem (basename (copy));
   l.files = json_object ();
   if (stat (l.path, &st) < 0)
     nb_error_make (&err, errno, "load %s", l.path);
@@ -536,6 +570,9 @@ img_cmd_load (int argc, char **argv)
   free (l.manifest_json);
   json_decref (l.files);
   if (ret < 0)
-    return nb_error_report (&err);
+    {
+      nb_error_wrap (&err, "load");
+      return nb_error_report (&err);
+    }
   return 0;
 }
