@@ -386,7 +386,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--address", default="127.0.0.1",
-                   help="a loopback address to listen on")
+                   help="a loopback address (or 203.0.113.x in a test netns)")
     p.add_argument("--layout", help="serve this OCI layout's tagged images")
     p.add_argument("--repo", help="only this repository exists (else any)")
     p.add_argument("--tag", default="latest", help="tag of the built-in image")
@@ -425,8 +425,10 @@ def main():
 
     image = (Image.from_layout(opts.layout) if opts.layout
              else Image.builtin(opts.tag, opts.layer_size, opts.index))
-    if not opts.address.startswith("127."):
-        p.error("--address must be in 127.0.0.0/8: this is a test double")
+    # Loopback, or a test host in a network namespace the tests made
+    # (203.0.113.0/24, TEST-NET-3): never an address anyone else has.
+    if not (opts.address.startswith("127.") or opts.address.startswith("203.0.113.")):
+        p.error("--address must be in 127.0.0.0/8 or 203.0.113.0/24: this is a test double")
     server = Registry((opts.address, opts.port), opts, image)
     print(server.server_port, flush=True)
     try:

@@ -46,6 +46,9 @@ setup() {
 
 teardown() {
   fake_registry_stop_all
+  if [[ -f $TEST_DIR/.netns ]]; then
+    sh "$TEST_DIR/.netns" 2>/dev/null || true
+  fi
   nsbox_teardown
 }
 
@@ -673,7 +676,39 @@ wait_partial_blob() {
 # --- plain HTTP ---------------------------------------------------------------------------
 
 @test "plain HTTP is refused for a registry that is not on the loopback" {
-  skip "needs a registry name that is not loopback yet reaches one: this host has loopback networking only, and the reference syntax has no IPv4-mapped IPv6 form"
+  # The attack: a registry that is not on this machine answers over plain
+  # HTTP, where anyone on the path could swap what it serves.  The test host
+  # is 203.0.113.2 in a network namespace of the test's own.
+  ((EUID == 0)) || skip "needs root to make a network namespace for the test host"
+  local ns=nsbox-it-$$ port_file port i
+  ip netns add "$ns"
+  echo "ip netns del $ns" >>"$TEST_DIR/.netns"
+  ip -n "$ns" link set lo up
+  # On lo it is this namespace's own address; nsbox only sees a name that is
+  # not a loopback one.
+  ip -n "$ns" addr add 203.0.113.2/32 dev lo
+  port_file=$TEST_DIR/netns-registry.port
+  ip netns exec "$ns" python3 "$FAKE_REGISTRY_PY" --address 203.0.113.2 --port 0 \
+    >"$port_file" 2>"$port_file.log" </dev/null 3>&- &
+  echo "$!" >>"$TEST_DIR/.fake-registry-pids"
+  for ((i = 0; i < 200; i++)); do
+    port=$(head -n 1 "$port_file")
+    [[ $port =~ ^[0-9]+$ ]] && break
+    sleep 0.05
+  done
+  [[ $port =~ ^[0-9]+$ ]] || { cat "$port_file.log" >&2; false; }
+
+  local _user_env _user_prefix
+  _as_user_env
+  _as_user_prefix
+  run ip netns exec "$ns" "${_user_prefix[@]}" env -i "${_user_env[@]}" \
+    timeout 60 "$NSBOX" pull -q "203.0.113.2:$port/test/img:latest"
+  assert_status 125
+  assert_output_has "insecure"
+  run ip netns exec "$ns" "${_user_prefix[@]}" env -i "${_user_env[@]}" \
+    timeout 60 "$NSBOX" pull -q --insecure-registry "203.0.113.2:$port" \
+    "203.0.113.2:$port/test/img:latest"
+  assert_status 0
 }
 
 @test "--insecure-registry is accepted, by host:port and by host" {
