@@ -81,7 +81,7 @@ check: nsbox nsbox-oci.so $(UNIT_BINS)
 unit: $(UNIT_BINS)
 	@sh tests/check.sh --unit-only $(UNIT_BINS)
 
-bench: nsbox
+bench: nsbox nsbox-oci.so
 	@sh bench/bench.sh
 
 install: nsbox nsbox-oci.so

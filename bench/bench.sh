@@ -1,7 +1,9 @@
 #!/bin/bash
 # make bench: time nsbox's start of a trivial command against the floor (unshare), bubblewrap
 # and crun, side by side in one hyperfine run, all rootless as an unprivileged user.
-# See bench/README.md.  Env: BENCH_RUNS (default 100), BENCH_WARMUP (default 5).
+# Then the pull bench, bench/bench-pull.sh.
+# See bench/README.md.  Env: BENCH_RUNS (default 100), BENCH_WARMUP (default 5),
+# BENCH_ONLY=start|pull (one of the two benches; default both).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"   # the Makefile calls `sh bench/bench.sh`
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -10,6 +12,11 @@ RUNS=${BENCH_RUNS:-100}
 WARMUP=${BENCH_WARMUP:-5}
 status=0
 say() { printf 'bench: %s\n' "$*" >&2; }
+case ${BENCH_ONLY:-} in
+"" | start) ;;
+pull) exec bash "$SRC/bench/bench-pull.sh" ;;
+*) say "BENCH_ONLY must be start or pull, not '$BENCH_ONLY'"; exit 2 ;;
+esac
 
 # --- tools (installed when running as root) -----------------------------------------------
 if [ "$(id -u)" = 0 ]; then
@@ -86,6 +93,9 @@ mkdir -p "$T/bin"
 NSBOX_BIN=${NSBOX_BIN:-$SRC/nsbox}   # override to bench another build
 if [ -x "$NSBOX_BIN" ]; then
 	install -m 0755 "$NSBOX_BIN" "$T/bin/nsbox"
+	# nsbox dlopens nsbox-oci.so from its own directory for image commands.
+	so=$(dirname "$NSBOX_BIN")/nsbox-oci.so
+	[ -f "$so" ] && install -m 0644 "$so" "$T/bin/nsbox-oci.so"
 	NSBOX="$T/bin/nsbox run -t host shell -- -c true"
 else
 	say "nsbox: $NSBOX_BIN not built"; status=1; NSBOX=""
@@ -165,4 +175,10 @@ else:
         print(f'{label(o)} vs floor: {med[o] / med["floor"]:.2f}x floor\'s time{notes.get(o, "")}')
 EOF
 [ $status = 0 ] || say "some commands failed (see above): exit $status"
+if [ -z "${BENCH_ONLY:-}" ]; then
+	echo
+	bash "$SRC/bench/bench-pull.sh"
+	pull=$?
+	[ $pull -gt $status ] && status=$pull
+fi
 exit $status
