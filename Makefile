@@ -98,4 +98,8 @@ format:
 clean:
 	rm -rf build nsbox nsbox-oci.so
 
-.PHONY: all deps check unit bench install format clean
+# Naming every object in a rule keeps make from treating them as
+# intermediate files (deleted after the build, or skipped when missing).
+objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS)
+
+.PHONY: all deps check unit bench install format clean objects
