@@ -229,6 +229,21 @@ assert_refused() {
   assert_blobs_verify
 }
 
+@test "a Docker schema 2 manifest pulls like an OCI one" {
+  # skopeo converts the docker-save fixture to Docker's own manifest format.
+  skopeo copy -q --dest-tls-verify=false --format v2s2 \
+    "docker-archive:$FIXTURES/docker-archive.tar" "docker://$IMAGE:docker-v2s2"
+  run --separate-stderr nsbox_user pull -q "$IMAGE:docker-v2s2"
+  assert_status 0
+  local manifest
+  manifest=$(images_field "$IMAGE:docker-v2s2" manifest)
+  grep -q 'application/vnd.docker.distribution.manifest.v2+json' \
+    "$STORE/blobs/sha256/${manifest#sha256:}"
+  assert_equal "$(images_field "$IMAGE:docker-v2s2" config)" "$EXPECTED_LATEST_CONFIG"
+  assert_equal "$(images_field "$IMAGE:docker-v2s2" layers)" "$EXPECTED_DIFF_IDS"
+  assert_blobs_verify
+}
+
 @test "load of an OCI layout dir names each tag localhost/<dir name>:<tag> with its digest" {
   local d
   run --separate-stderr nsbox_user load -i "$FIXTURES/oci"
