@@ -424,6 +424,14 @@ assert_refused() {
   assert_refused "JSON"
 }
 
+@test "an image config that is not JSON is refused" {
+  hostile config-not-json
+  nsbox_user images >/dev/null
+  BEFORE=$(snapshot_outside_store)
+  run --separate-stderr nsbox_user load -i "$HOSTILE"
+  assert_refused "JSON"
+}
+
 @test "hostile layers pulled from a registry are refused as loaded ones are" {
   # The same attacks, through the registry client and pull's unpack.
   local kind why
