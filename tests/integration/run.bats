@@ -627,3 +627,47 @@ print("abstract", probe(socket.AF_UNIX, "\0" + sys.argv[2]))
   run as_user "$NSBOX" run shell -- -c true
   refute_output_has "made again"
 }
+
+@test "the kernel's sensitive /proc files are masked and /proc/sys is read-only" {
+  # Attack: read kernel memory, keyrings or timers through /proc and /sys, or
+  # retune the kernel through /proc/sys.  Only what this kernel has is checked.
+  local p files=() dirs=() ro=()
+  for p in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/latency_stats; do
+    [[ -e $p ]] && files+=("$p")
+  done
+  for p in /proc/acpi /proc/asound /proc/scsi /sys/firmware; do
+    [[ -d $p ]] && dirs+=("$p")
+  done
+  for p in /proc/sys /proc/bus /proc/fs /proc/irq /proc/sysrq-trigger; do
+    [[ -e $p ]] && ro+=("$p")
+  done
+  ((${#files[@]} && ${#dirs[@]} && ${#ro[@]})) || skip "this kernel has none of the masked paths"
+  run --separate-stderr in_sandbox '
+    for f in '"${files[*]}"'; do stat -c "%n %F %t:%T" "$f"; done
+    for d in '"${dirs[*]}"'; do printf "%s [%s]\n" "$d" "$(ls -A "$d")"; done
+    for r in '"${ro[*]}"'; do
+      awk -v m="$r" "\$5 == m { split(\$6, o, \",\"); print m, o[1] }" /proc/self/mountinfo
+    done'
+  assert_status 0
+  for p in "${files[@]}"; do assert_output_has "$p character special file 1:3"; done
+  for p in "${dirs[@]}"; do assert_output_has "$p []"; done
+  for p in "${ro[@]}"; do assert_output_has "$p ro"; done
+}
+
+@test "the agent has no capabilities and no_new_privs, so set-uid programs gain nothing" {
+  # Attack: a capability left in the bounding set, or a set-uid binary of
+  # the host (su, passwd) lifting the agent above the user.
+  run --separate-stderr in_sandbox '
+    grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):" /proc/self/status
+    for b in /usr/bin/passwd /bin/su /usr/bin/su; do
+      [ -u "$b" ] && { "$b" --help >/dev/null 2>&1 & wait; }
+    done
+    id -u'
+  assert_status 0
+  local cap
+  for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
+    assert_output_has "$cap:	0000000000000000"
+  done
+  assert_output_has "NoNewPrivs:	1"
+  assert_output_has "$TEST_UID"
+}
