@@ -20,6 +20,11 @@ nb_mkdir_p (const char *path, mode_t mode, nb_error_t *err)
 
   if (copy == NULL)
     return nb_error_make (err, ENOMEM, "mkdir %s", path);
+  /* Usually everything is there already: one syscall, not one a level. */
+  if (mkdir (path, mode) == 0 || errno == EEXIST)
+    return 0;
+  if (errno != ENOENT)
+    return nb_error_make (err, errno, "mkdir %s", path);
   for (p = copy + 1; *p; p++)
     {
       if (*p != '/')
