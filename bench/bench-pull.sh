@@ -24,30 +24,13 @@ if [ "$(id -u)" = 0 ]; then
 		say "installing the test fixtures' packages (tests/deps.sh)"
 		sh tests/deps.sh >/dev/null || { say "tests/deps.sh failed"; exit 2; }
 	fi
-	missing=()
-	command -v hyperfine >/dev/null || missing+=(hyperfine)
-	command -v umoci >/dev/null || missing+=(umoci)
-	command -v podman >/dev/null || missing+=(podman)
-	command -v newuidmap >/dev/null || missing+=(uidmap)
-	[ -x /usr/bin/time ] || missing+=(time)
-	if [ ${#missing[@]} -gt 0 ]; then
-		say "installing ${missing[*]}"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-			{ say "apt-get install ${missing[*]} failed"; exit 2; }
-	fi
 fi
-for t in hyperfine docker-registry skopeo python3 unshare; do
-	command -v $t >/dev/null || { say "$t not found"; exit 2; }
-done
+. "$SRC/bench/common.sh"
+bench_install hyperfine:hyperfine umoci:umoci podman:podman newuidmap:uidmap /usr/bin/time:time
+bench_require hyperfine docker-registry skopeo python3 unshare
 
 # --- the unprivileged user (as in bench.sh) -----------------------------------------------
-if [ "$(id -u)" = 0 ]; then
-	U=nsbox-bench
-	id -u $U >/dev/null 2>&1 || useradd -m $U || exit 2
-else
-	U=$(id -un)
-fi
-H=$(getent passwd "$U" | cut -d: -f6)
+bench_user
 # Every store lives under BD, in the user's home (the same file system as ~/.local/share):
 # the XDG dirs point there, so nsbox's store is $BD/data/nsbox and podman's is
 # $BD/data/containers/storage, configured by $BD/config/containers/*.conf.  The user's own

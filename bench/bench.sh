@@ -18,32 +18,11 @@ pull) exec bash "$SRC/bench/bench-pull.sh" ;;
 *) say "BENCH_ONLY must be start or pull, not '$BENCH_ONLY'"; exit 2 ;;
 esac
 
-# --- tools (installed when running as root) -----------------------------------------------
-if [ "$(id -u)" = 0 ]; then
-	missing=()
-	command -v hyperfine >/dev/null || missing+=(hyperfine)
-	command -v bwrap >/dev/null || missing+=(bubblewrap)
-	command -v crun >/dev/null || missing+=(crun)
-	command -v newuidmap >/dev/null || missing+=(uidmap)
-	[ -x /usr/bin/time ] || missing+=(time)
-	if [ ${#missing[@]} -gt 0 ]; then
-		say "installing ${missing[*]}"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
-			{ say "apt-get install ${missing[*]} failed"; exit 2; }
-	fi
-fi
-for t in hyperfine bwrap crun unshare python3; do
-	command -v $t >/dev/null || { say "$t not found"; exit 2; }
-done
-
-# --- the unprivileged user -----------------------------------------------------------------
-if [ "$(id -u)" = 0 ]; then
-	U=nsbox-bench
-	id -u $U >/dev/null 2>&1 || useradd -m $U || exit 2
-else
-	U=$(id -un)
-fi
-H=$(getent passwd "$U" | cut -d: -f6)
+# --- tools (installed when running as root) and the unprivileged user ---------------------
+. "$SRC/bench/common.sh"
+bench_install hyperfine:hyperfine bwrap:bubblewrap crun:crun newuidmap:uidmap /usr/bin/time:time
+bench_require hyperfine bwrap crun unshare python3
+bench_user
 UID_U=$(id -u "$U")
 WS=$H/bench-ws
 T=$(mktemp -d /tmp/nsbox-bench.XXXXXX) || exit 2
