@@ -1,5 +1,6 @@
 /* nsbox: the command table (like crun's commands[] and git's builtin/). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
@@ -54,7 +55,11 @@ main (int argc, char **argv)
   for (const struct command *c = commands; c->name; c++)
     if (strcmp (argv[1], c->name) == 0)
       return c->fn (argc - 1, argv + 1);
-  fprintf (stderr, "nsbox: unknown command '%s'\n", argv[1]);
+  {
+    char *shown = nb_escape (argv[1]);
+    fprintf (stderr, "nsbox: unknown command '%s'\n", shown ? shown : "?");
+    free (shown);
+  }
   usage (stderr);
   return NB_EXIT_FAILED;
 }

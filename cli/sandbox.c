@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/json.h"
 #include "runtime/base/fs.h"
 
 #include <ctype.h>
@@ -128,14 +129,12 @@ static int
 check_record (struct sb_sandbox *sb, const char *path, const char *ws,
               nb_error_t *err)
 {
-  json_error_t jerr;
-  json_t *j = json_load_file (path, 0, &jerr);
+  json_t *j = nb_json_load_file (path, err);
   const char *recorded;
   int ret = 0;
 
   if (j == NULL)
-    return nb_error_make (err, 0, "sandbox %s: %s: %s", sb->id, path,
-                          jerr.text);
+    return nb_error_wrap (err, "sandbox %s", sb->id);
   recorded = json_string_value (json_object_get (j, "workspace"));
   if (recorded == NULL || strcmp (recorded, sb->workspace) != 0)
     {

@@ -27,6 +27,7 @@
 #include "oci/store.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/base/json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -78,9 +79,6 @@ struct oci_blob_writer
   long long expected_size;
   char expected[OCI_DIGEST_LEN + 1]; /* "" when named by what it hashes to */
 };
-
-/* json_decrefp comes with jansson (2.11+). */
-#define cleanup_json __attribute__ ((cleanup (json_decrefp)))
 
 static void
 closedirp (DIR **d)
@@ -567,6 +565,28 @@ oci_store_put_blob (struct oci_store *s, const void *data, size_t len,
   return oci_store_blob_commit (w, err);
 }
 
+int
+oci_store_adopt_blob (struct oci_store *dst, struct oci_store *src,
+                      const char *digest, nb_error_t *err)
+{
+  const char *hex = oci_digest_hex (digest);
+
+  if (hex == NULL)
+    return nb_error_make (err, 0, "blob '%s': not a sha256 digest", digest);
+  if (linkat (src->blobs_fd, hex, dst->blobs_fd, hex, 0) < 0)
+    {
+      if (errno == ENOENT)
+        return not_found (err, "blob %s: not there", digest);
+      if (errno != EEXIST || !oci_store_has_blob (dst, digest))
+        return nb_error_make (err, errno, "store blob %s in %s/blobs/sha256",
+                              digest, dst->dir);
+      return 0;
+    }
+  if (fsync (dst->blobs_fd) < 0)
+    return nb_error_make (err, errno, "fsync %s/blobs/sha256", dst->dir);
+  return 0;
+}
+
 /* index.json. */
 
 static int
@@ -1030,77 +1050,15 @@ sweep_temp (struct oci_store *s, nb_error_t *err)
   return ret;
 }
 
-/* Make every directory below DFD/NAME (and itself) u+rwx, so that
- * nb_rm_rf_at can empty them: layers hold read-only directories
- * (/usr/share/doc/x r-x, /proc-like 0555 trees). */
-static int
-make_dirs_writable_at (int dfd, const char *name, const char *path,
-                       nb_error_t *err)
-{
-  cleanup_dir DIR *d = NULL;
-  struct dirent *de;
-  struct stat st;
-  int fd;
-
-  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno == ENOENT ? 0 : nb_error_make (err, errno, "stat %s", path);
-  if (!S_ISDIR (st.st_mode))
-    return 0;
-  if ((st.st_mode & S_IRWXU) != S_IRWXU
-      && fchmodat (dfd, name, (st.st_mode & 07777) | S_IRWXU, 0) < 0)
-    {
-      int e = errno;
-      if (st.st_uid != geteuid ())
-        return nb_error_make (err, 0,
-                              "make %s writable to remove it: owned by uid "
-                              "%u, not by us (%s)",
-                              path, (unsigned)st.st_uid, strerror (e));
-      return nb_error_make (err, e, "make %s writable to remove it", path);
-    }
-  fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      return nb_error_make (err, e, "open %s", path);
-    }
-  while ((de = readdir (d)))
-    {
-      cleanup_free char *child = NULL;
-      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-        continue;
-      if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-        continue;
-      if (asprintf (&child, "%s/%s", path, de->d_name) < 0)
-        return nb_error_make (err, ENOMEM, "remove %s", path);
-      if (make_dirs_writable_at (dirfd (d), de->d_name, child, err) < 0)
-        return -1;
-    }
-  return 0;
-}
-
+/* nb_rm_rf_at makes read-only directories (/usr/share/doc/x r-x, 0555
+ * trees) writable to empty them, at any depth. */
 static int
 remove_layer (int layers_fd, const char *layers_dir, const char *name,
               nb_error_t *err)
 {
-  cleanup_free char *path = NULL;
-  nb_error_t first = NULL;
-
-  if (asprintf (&path, "%s/%s", layers_dir, name) < 0)
-    return nb_error_make (err, ENOMEM, "remove layer %s", name);
-  if (nb_rm_rf_at (layers_fd, name, &first) == 0)
+  if (nb_rm_rf_at (layers_fd, name, err) == 0)
     return 0;
-  if (first->errno_val != EACCES)
-    {
-      *err = steal_pointer (&first);
-      return nb_error_wrap (err, "remove layer %s", path);
-    }
-  nb_error_free (&first);
-  if (make_dirs_writable_at (layers_fd, name, path, err) < 0
-      || nb_rm_rf_at (layers_fd, name, err) < 0)
-    return nb_error_wrap (err, "remove layer %s", path);
-  return 0;
+  return nb_error_wrap (err, "in %s", layers_dir);
 }
 
 /* The diff_id hex a LAYERS_DIR entry belongs to: "<hex>" (the layer) or

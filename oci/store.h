@@ -82,6 +82,12 @@ void oci_store_blob_abort (struct oci_blob_writer *w);
 int oci_store_put_blob (struct oci_store *s, const void *data, size_t len,
                         char out[OCI_DIGEST_LEN + 1], nb_error_t *err);
 
+/* Put SRC's blob DIGEST into DST too, by a hard link (both stores on one
+ * filesystem; SRC verified it when it was written).  A blob DST has already
+ * is fine; one SRC lacks is an error with errno_val ENOENT. */
+int oci_store_adopt_blob (struct oci_store *dst, struct oci_store *src,
+                          const char *digest, nb_error_t *err);
+
 /* Refs: NAME is the canonical reference string (oci_ref_string), stored as
  * the org.opencontainers.image.ref.name annotation, so that
  * `skopeo inspect oci:STORE:NAME` finds it.  Tagging replaces NAME's entry;

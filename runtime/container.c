@@ -114,7 +114,7 @@ rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
           master = fd;
         }
       else if (msg.type == RT_SYNC_ERROR)
-        nb_error_make_status (&child_err, msg.status, 0, "%s", msg.text);
+        nb_error_set_text (&child_err, msg.status, msg.text);
       else if (fd >= 0)
         close (fd);
     }

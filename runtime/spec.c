@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "runtime/spec.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/json.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -467,16 +468,14 @@ int
 rt_spec_load (const char *bundle, struct rt_spec **out, nb_error_t *err)
 {
   cleanup_free char *path = NULL;
-  json_error_t jerr;
   json_t *json;
   int ret;
 
   if (asprintf (&path, "%s/config.json", bundle) < 0)
     return nb_error_make (err, ENOMEM, "config.json");
-  json = json_load_file (path, 0, &jerr);
+  json = nb_json_load_file (path, err);
   if (json == NULL)
-    return nb_error_make (err, 0, "%s: line %d: %s", path, jerr.line,
-                          jerr.text);
+    return -1;
   ret = rt_spec_from_json (json, bundle, out, err);
   json_decref (json);
   return ret;

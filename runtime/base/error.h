@@ -14,7 +14,8 @@ struct nb_error
 };
 typedef struct nb_error *nb_error_t;
 
-/* Fill *err with "FMT: strerror(errnum)" (or just FMT when errnum is 0).
+/* Fill *err with "FMT: strerror(errnum)" (or just FMT when errnum is 0),
+ * control characters escaped (nb_escape).
  * Returns -1 so that `return nb_error_make (...)` reads naturally. */
 int nb_error_make (nb_error_t *err, int errnum, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
@@ -28,7 +29,14 @@ int nb_error_wrap (nb_error_t *err, const char *fmt, ...)
 /* Append a hint on a new line: "  hint: ...". */
 int nb_error_hint (nb_error_t *err, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
+/* An error whose text was made by nsbox already (in a child, across the
+ * fork): taken as it is, hints and all. */
+int nb_error_set_text (nb_error_t *err, int status, const char *text);
 void nb_error_free (nb_error_t *err);
+/* TEXT with control characters (C0, DEL, C1) and bytes that are not UTF-8
+ * shown as \xNN, in a new string (NULL when out of memory).  Every message
+ * made above is escaped so; use it for other output that quotes input. */
+char *nb_escape (const char *text);
 /* Print "nsbox: MSG" once and free; returns the exit status to use. */
 int nb_error_report (nb_error_t *err);
 

@@ -15,7 +15,14 @@ int nb_write_file_atomic (const char *path, const void *data, size_t len,
                           mode_t mode, int durable, nb_error_t *err);
 /* write(2) all of DATA, resuming after EINTR and short writes. */
 int nb_write_all (int fd, const void *data, size_t len);
-/* Read a whole (small) file; *out is NUL-terminated. */
+/* Open DIRFD/NAME for reading only if it is a regular file (FLAGS may add
+ * O_NOFOLLOW): a FIFO, device, socket or directory is refused without
+ * blocking.  WHAT names the file in messages. */
+int nb_open_regular_at (int dirfd, const char *name, int flags,
+                        const char *what, nb_error_t *err);
+/* Read a whole (small: at most NB_READ_FILE_MAX) regular file; *out is
+ * NUL-terminated.  Anything but a regular file is refused, as above. */
+#define NB_READ_FILE_MAX (64 << 20)
 int nb_read_file (const char *path, char **out, size_t *len, nb_error_t *err);
 /* "A/B" in a new string (NULL only when out of memory). */
 char *nb_path_join (const char *a, const char *b);

@@ -40,6 +40,35 @@ test_errors_name_the_object_and_the_cause_and_carry_context (void **state)
 }
 
 static void
+test_messages_escape_the_control_characters_of_their_input (void **state)
+{
+  (void) state;
+  nb_error_t err = NULL;
+  char *e;
+
+  /* A name with a newline, an ESC sequence, DEL, a C1 CSI (U+009B) and a
+   * byte that is not UTF-8: none reaches the terminal raw. */
+  nb_error_make (&err, 0, "reference '%s'", "a\nb\x1b[31mc\x7f\xc2\x9b" "d\xff" "é");
+  assert_string_equal (err->msg, "reference 'a\\x0ab\\x1b[31mc\\x7f"
+                                 "\\xc2\\x9bd\\xffé'");
+  nb_error_wrap (&err, "pull %s", "x\ry");
+  assert_non_null (strstr (err->msg, "pull x\\x0dy: "));
+  /* The hint's own line break stays one. */
+  nb_error_hint (&err, "try %s", "\x1b]0;title\x07");
+  assert_non_null (strstr (err->msg, "\n  hint: try \\x1b]0;title\\x07"));
+  nb_error_free (&err);
+  /* Text made by nsbox in a child is taken as it is. */
+  nb_error_set_text (&err, 126, "exec x: nope\n  hint: look");
+  assert_string_equal (err->msg, "exec x: nope\n  hint: look");
+  assert_int_equal (err->status, 126);
+  nb_error_free (&err);
+  /* Escaping twice changes nothing more. */
+  e = nb_escape ("ok \\x1b already");
+  assert_string_equal (e, "ok \\x1b already");
+  free (e);
+}
+
+static void
 test_path_containment (void **state)
 {
   (void) state;
@@ -121,6 +150,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_errors_name_the_object_and_the_cause_and_carry_context),
+    cmocka_unit_test (test_messages_escape_the_control_characters_of_their_input),
     cmocka_unit_test (test_path_containment),
     cmocka_unit_test (test_atomic_write_replaces_the_whole_file),
     cmocka_unit_test (test_exit_statuses_follow_docker),
