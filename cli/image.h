@@ -32,10 +32,15 @@ void img_image_clear (struct img_image *img);
  * linux/<host arch>) into IMG.  The blobs must be in the store. */
 int img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
                     struct img_image *img, nb_error_t *err);
-/* The platform manifest of an index for this host, or -1 naming what it
+/* How deep indexes may nest (index -> index -> manifest is depth 2). */
+#define IMG_MAX_INDEX_DEPTH 4
+/* The platform manifest of an index for this host -- or, failing that, an
+ * entry without a platform that is itself an index -- or -1 naming what it
  * offers instead. */
 int img_select_platform (json_t *index, const char *what, json_t **manifest,
                          nb_error_t *err);
+/* An OCI image index or a Docker manifest list? */
+bool img_is_index_type (const char *media_type);
 /* This host's architecture in OCI terms (amd64, arm64, ...). */
 const char *img_host_arch (void);
 

@@ -9,6 +9,7 @@
 #include "runtime/idmap.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <sched.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -75,12 +77,20 @@ img_host_arch (void)
   return u.machine;
 }
 
+bool
+img_is_index_type (const char *media_type)
+{
+  return media_type
+         && (strcmp (media_type, OCI_MT_OCI_INDEX) == 0
+             || strcmp (media_type, OCI_MT_DOCKER_LIST) == 0);
+}
+
 int
 img_select_platform (json_t *index, const char *what, json_t **manifest,
                      nb_error_t *err)
 {
   const char *arch = img_host_arch ();
-  json_t *list = json_object_get (index, "manifests"), *m;
+  json_t *list = json_object_get (index, "manifests"), *m, *nested = NULL;
   cleanup_free char *offered = NULL;
   size_t i;
 
@@ -99,6 +109,11 @@ img_select_platform (json_t *index, const char *what, json_t **manifest,
         *manifest = m;
         return 0;
       }
+    /* An index may list further indexes, which carry the platforms. */
+    if (p == NULL && nested == NULL
+        && img_is_index_type (
+            json_string_value (json_object_get (m, "mediaType"))))
+      nested = m;
     if (asprintf (&more, "%s%s%s/%s", offered ? offered : "",
                   offered ? ", " : "", os ? os : "?", a ? a : "?")
         >= 0)
@@ -107,6 +122,11 @@ img_select_platform (json_t *index, const char *what, json_t **manifest,
         offered = more;
       }
   }
+  if (nested)
+    {
+      *manifest = nested;
+      return 0;
+    }
   return nb_error_make (err, 0, "%s: no image for linux/%s (it has %s)", what,
                         arch, offered ? offered : "none");
 }
@@ -139,8 +159,7 @@ is_index (const char *media_type, json_t *doc)
   if (mt == NULL)
     mt = json_string_value (json_object_get (doc, "mediaType"));
   if (mt)
-    return strcmp (mt, OCI_MT_OCI_INDEX) == 0
-           || strcmp (mt, OCI_MT_DOCKER_LIST) == 0;
+    return img_is_index_type (mt);
   return json_is_array (json_object_get (doc, "manifests"));
 }
 
@@ -150,16 +169,29 @@ img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
 {
   json_t *doc = NULL, *config, *layers, *diff_ids;
   const char *cfg_digest;
+  int depth;
 
   memset (img, 0, sizeof *img);
   if (read_json_blob (c, digest, &doc, err) < 0)
     return -1;
   snprintf (img->manifest_digest, sizeof img->manifest_digest, "%s", digest);
-  if (is_index (media_type, doc))
+  /* Indexes may nest (image-spec: an index's manifests may be indexes);
+   * follow them down to the platform's manifest, a bounded way. */
+  for (depth = 0; is_index (media_type, doc); depth++)
     {
       json_t *m;
       const char *d;
-      if (img_select_platform (doc, digest, &m, err) < 0)
+      char where[OCI_DIGEST_LEN + 16];
+
+      snprintf (where, sizeof where, "index %s", img->manifest_digest);
+      if (depth == IMG_MAX_INDEX_DEPTH)
+        {
+          json_decref (doc);
+          return nb_error_make (err, 0,
+                                "image %s: indexes nested more than %d deep",
+                                digest, IMG_MAX_INDEX_DEPTH);
+        }
+      if (img_select_platform (doc, where, &m, err) < 0)
         {
           json_decref (doc);
           return -1;
@@ -168,10 +200,15 @@ img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
       if (d == NULL || !oci_digest_valid (d))
         {
           json_decref (doc);
-          return nb_error_make (err, 0, "index %s: a manifest without a valid "
-                                        "digest", digest);
+          return nb_error_make (err, 0, "%s: a manifest without a valid "
+                                        "digest", where);
         }
       snprintf (img->manifest_digest, sizeof img->manifest_digest, "%s", d);
+      media_type = json_string_value (json_object_get (m, "mediaType"));
+      /* The descriptor's media type goes with DOC: copy it before DOC goes. */
+      media_type = media_type && img_is_index_type (media_type)
+                       ? OCI_MT_OCI_INDEX
+                       : NULL;
       json_decref (doc);
       doc = NULL;
       if (read_json_blob (c, img->manifest_digest, &doc, err) < 0)
@@ -184,11 +221,16 @@ img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
   if (cfg_digest == NULL || !oci_digest_valid (cfg_digest)
       || !json_is_array (layers))
     {
+      const char *mt = json_string_value (json_object_get (doc, "mediaType"));
+      char what[160];
+      snprintf (what, sizeof what, "%s%s%s", mt ? " (media type " : "",
+                mt ? mt : "", mt ? ")" : "");
+      nb_error_make (err, 0,
+                     "manifest %s%s: not an image manifest: no valid config "
+                     "digest or layers list",
+                     img->manifest_digest, what);
       img_image_clear (img);
-      return nb_error_make (err, 0,
-                            "manifest %s: no valid config digest or layers "
-                            "list",
-                            digest);
+      return -1;
     }
   if (read_json_blob (c, cfg_digest, &img->config, err) < 0)
     {
@@ -199,12 +241,13 @@ img_read_image (struct img_ctx *c, const char *digest, const char *media_type,
                               "diff_ids");
   if (json_array_size (diff_ids) != json_array_size (layers))
     {
+      /* Counted before the clear: LAYERS and DIFF_IDS live in IMG. */
+      size_t nd = json_array_size (diff_ids), nl = json_array_size (layers);
       img_image_clear (img);
       return nb_error_make (err, 0,
                             "image %s: the config lists %zu diff_ids for %zu "
                             "layers",
-                            digest, json_array_size (diff_ids),
-                            json_array_size (layers));
+                            digest, nd, nl);
     }
   return 0;
 }
@@ -243,6 +286,36 @@ img_layer_mapping (struct img_ctx *c, const char *diff_id)
   return text;
 }
 
+/* Temp dirs of an extraction that died (killed, power cut): each live
+ * extraction holds a flock on its temp dir, so one that can be locked is
+ * stale.  Best effort: prune removes whatever is left. */
+static void
+sweep_stale_tmp (struct img_ctx *c, const char *hex)
+{
+  cleanup_close int lfd = open (c->layers_dir, O_RDONLY | O_DIRECTORY
+                                                   | O_CLOEXEC);
+  char prefix[80];
+  struct dirent *de;
+  DIR *d;
+
+  if (lfd < 0 || (d = fdopendir (fcntl (lfd, F_DUPFD_CLOEXEC, 0))) == NULL)
+    return;
+  snprintf (prefix, sizeof prefix, ".tmp-%s-", hex);
+  while ((de = readdir (d)))
+    {
+      cleanup_close int fd = -1;
+      cleanup_error nb_error_t e = NULL;
+
+      if (strncmp (de->d_name, prefix, strlen (prefix)) != 0)
+        continue;
+      fd = openat (lfd, de->d_name,
+                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0 && flock (fd, LOCK_EX | LOCK_NB) == 0)
+        nb_rm_rf_at (lfd, de->d_name, &e);
+    }
+  closedir (d);
+}
+
 static int
 unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
             nb_error_t *err)
@@ -251,6 +324,7 @@ unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
   const char *hex = oci_digest_hex (diff_id);
   cleanup_free char *tmp = NULL, *final = NULL, *mapfile = NULL;
   cleanup_close int blob = -1, dir = -1;
+  cleanup_error nb_error_t rm_err = NULL;
   struct oci_extract_opts opts = { .blob_digest = digest,
                                    .diff_id = diff_id,
                                    .keep_owners = j->keep_owners };
@@ -260,35 +334,41 @@ unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
       || asprintf (&final, "%s/%s", c->layers_dir, hex) < 0
       || asprintf (&mapfile, "%s/%s.mapping", c->layers_dir, hex) < 0)
     return nb_error_make (err, ENOMEM, "layer %s", digest);
+  sweep_stale_tmp (c, hex);
   if (mkdtemp (tmp) == NULL)
     return nb_error_make (err, errno, "layer %s: mkdtemp in %s", digest,
                           c->layers_dir);
   chmod (tmp, 0755);
-  blob = oci_store_open_blob (c->store, digest, err);
   dir = open (tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (blob < 0 || dir < 0
-      || oci_extract_layer (blob, dir, &opts, &res, err) < 0)
+  /* Held until the rename: it tells a later pull that we are alive. */
+  if (dir < 0 || flock (dir, LOCK_EX) < 0)
     {
-      cleanup_error nb_error_t rm_err = NULL;
-      if (dir < 0 && blob >= 0)
-        nb_error_make (err, errno, "open %s", tmp);
-      nb_rm_rf_at (AT_FDCWD, tmp, &rm_err);
-      return -1;
+      nb_error_make (err, errno, "open %s", tmp);
+      goto fail;
     }
+  blob = oci_store_open_blob (c->store, digest, err);
+  if (blob < 0 || oci_extract_layer (blob, dir, &opts, &res, err) < 0)
+    goto fail;
   if (nb_write_file_atomic (mapfile, *j->mapping, strlen (*j->mapping), 0600,
                             1, err)
       < 0)
-    return -1;
+    goto fail;
   if (rename (tmp, final) < 0)
     {
       int e = errno;
-      cleanup_error nb_error_t rm_err = NULL;
       nb_rm_rf_at (AT_FDCWD, tmp, &rm_err);
       /* Another nsbox extracted the same layer meanwhile: keep theirs. */
       if (e != EEXIST && e != ENOTEMPTY)
         return nb_error_make (err, e, "rename %s to %s", tmp, final);
     }
   return 0;
+fail:
+  /* A failed extraction leaves nothing behind; if even that fails (a full
+   * disk), say so: the temp dir is prune's to remove then. */
+  if (nb_rm_rf_at (AT_FDCWD, tmp, &rm_err) < 0)
+    nb_error_hint (err, "could not remove %s (%s); nsbox image prune will",
+                   tmp, rm_err->msg);
+  return -1;
 }
 
 static int
@@ -391,7 +471,7 @@ call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
   if (n > 0)
     {
       buf[n] = '\0';
-      return nb_error_make (err, 0, "%s", buf);
+      return nb_error_set_text (err, 0, buf);
     }
   return nb_error_make (err, 0, "the child in the user namespace failed "
                                 "(status %d)", status);

@@ -151,16 +151,19 @@ img_cmd_images (int argc, char **argv)
         const char *cfg = json_string_value (json_object_get (e, "config"));
         const char *created
             = json_string_value (json_object_get (e, "created"));
+        /* Names and dates come from index.json and image configs. */
+        cleanup_free char *name = nb_escape (
+            json_string_value (json_object_get (e, "name")) ?: "-");
+        cleanup_free char *when = nb_escape (created ? created : "-");
         char size[32];
         human_size (json_integer_value (json_object_get (e, "size")), size,
                     sizeof size);
         if (quiet)
-          printf ("%s\n", json_string_value (json_object_get (e, "name")));
+          printf ("%s\n", name ? name : "?");
         else
-          printf ("%-50s %-14.12s %-22.20s %s\n",
-                  json_string_value (json_object_get (e, "name")),
-                  cfg ? oci_digest_hex (cfg) : "-", created ? created : "-",
-                  size);
+          printf ("%-50s %-14.12s %-22.20s %s\n", name ? name : "?",
+                  cfg && oci_digest_hex (cfg) ? oci_digest_hex (cfg) : "-",
+                  when ? when : "?", size);
       }
     }
   json_decref (all);

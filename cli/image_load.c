@@ -7,6 +7,7 @@
 #include "oci/registry.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/base/json.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -35,7 +36,16 @@ struct load
   char *manifest_json;   /* docker save */
   bool oci_layout;
   json_t *files;         /* docker save: archive name -> blob digest */
+  int blobs_fd;          /* OCI layout dir: its blobs/sha256, else -1 */
+  /* A tar is read in one pass, in whatever order it lists its files: each
+   * goes (verified) into a staging store under blobs/.tmp, and only what
+   * the images reference is then linked into the store; the rest goes with
+   * the staging dir. */
+  struct oci_store *staging;
+  char *staging_dir;
 };
+
+static int open_staging (struct load *l, nb_error_t *err);
 
 /* A repository name made from a file name ("My Image.tar" -> "my-image"),
  * for images that come without a name of their own. */
@@ -76,7 +86,9 @@ import_stream (struct load *l, const char *name, const char *expected,
   char digest[OCI_DIGEST_LEN + 1];
   char buf[1 << 16];
 
-  if (oci_store_blob_begin (l->c->store, expected, -1, &w, err) < 0)
+  struct oci_store *dst = l->staging ? l->staging : l->c->store;
+
+  if (oci_store_blob_begin (dst, expected, -1, &w, err) < 0)
     return -1;
   for (;;)
     {
@@ -173,15 +185,24 @@ load_tar (struct load *l, nb_error_t *err)
 {
   struct archive *a = archive_read_new ();
   struct archive_entry *e;
+  cleanup_close int fd = -1;
   int r, ret = -1;
 
+  if (open_staging (l, err) < 0)
+    {
+      archive_read_free (a);
+      return -1;
+    }
   /* Only the decompressors libarchive has built in: filter_all would let a
    * file that looks like lrzip or lzop start that program. */
   archive_read_support_filter_gzip (a);
   archive_read_support_filter_zstd (a);
   archive_read_support_filter_xz (a);
   archive_read_support_format_tar (a);
-  if (archive_read_open_filename (a, l->path, 1 << 16) != ARCHIVE_OK)
+  fd = nb_open_regular_at (AT_FDCWD, l->path, 0, l->path, err);
+  if (fd < 0)
+    goto out;
+  if (archive_read_open_fd (a, fd, 1 << 16) != ARCHIVE_OK)
     {
       nb_error_make (err, 0, "%s: %s", l->path, archive_error_string (a));
       goto out;
@@ -252,9 +273,6 @@ static int
 load_dir (struct load *l, nb_error_t *err)
 {
   cleanup_free char *blobs = NULL, *index = NULL;
-  DIR *d;
-  struct dirent *de;
-  int ret = 0;
 
   if (asprintf (&blobs, "%s/blobs/sha256", l->path) < 0
       || asprintf (&index, "%s/index.json", l->path) < 0)
@@ -262,31 +280,120 @@ load_dir (struct load *l, nb_error_t *err)
   if (nb_read_file (index, &l->index_json, NULL, err) < 0)
     return nb_error_wrap (err, "%s: not an OCI image layout", l->path);
   l->oci_layout = true;
-  d = opendir (blobs);
-  if (d == NULL)
+  l->blobs_fd = open (blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (l->blobs_fd < 0)
     return nb_error_make (err, errno, "%s", blobs);
-  while (ret == 0 && (de = readdir (d)))
-    {
-      char digest[OCI_DIGEST_LEN + 1];
-      cleanup_free char *name = NULL;
-      cleanup_close int fd = -1;
+  return 0;
+}
 
-      if (de->d_name[0] == '.')
-        continue;
-      if (asprintf (&name, "blobs/sha256/%s", de->d_name) < 0)
-        ret = nb_error_make (err, ENOMEM, "load");
-      else if (!blob_name_digest (name, digest))
-        ret = nb_error_make (err, 0, "%s/%s: not a sha256 blob name", l->path,
-                             name);
-      else if ((fd = openat (dirfd (d), de->d_name,
-                             O_RDONLY | O_NOFOLLOW | O_CLOEXEC))
-               < 0)
-        ret = nb_error_make (err, errno, "%s/%s", blobs, de->d_name);
-      else
-        ret = import_stream (l, name, digest, read_fd, &fd, err);
+/* Put the blob DIGEST into the store from what is being loaded: linked
+ * from the staging store (a tar), or read from the layout dir, verified. */
+static int
+take_blob (struct load *l, const char *digest, nb_error_t *err)
+{
+  const char *hex = oci_digest_hex (digest);
+  cleanup_free char *name = NULL, *what = NULL;
+  cleanup_close int fd = -1;
+
+  if (hex == NULL)
+    return nb_error_make (err, 0, "%s: '%s' is not a sha256 digest", l->path,
+                          digest);
+  if (oci_store_has_blob (l->c->store, digest))
+    return 0;
+  if (l->staging)
+    {
+      if (oci_store_adopt_blob (l->c->store, l->staging, digest, err) == 0)
+        return 0;
+      if ((*err)->errno_val == ENOENT)
+        {
+          nb_error_free (err);
+          return nb_error_make (err, 0, "%s: blob %s is not in the archive",
+                                l->path, digest);
+        }
+      return nb_error_wrap (err, "%s", l->path);
     }
-  closedir (d);
-  return ret;
+  if (asprintf (&name, "blobs/sha256/%s", hex) < 0
+      || asprintf (&what, "%s/%s", l->path, name) < 0)
+    return nb_error_make (err, ENOMEM, "load");
+  fd = nb_open_regular_at (l->blobs_fd, hex, O_NOFOLLOW, what, err);
+  if (fd < 0)
+    return -1;
+  return import_stream (l, name, digest, read_fd, &fd, err);
+}
+
+/* Take the manifest or index DIGEST and what it references for this host:
+ * the platform's manifest (indexes nest, a bounded depth), its config and
+ * its layers.  What is malformed is left for img_read_image to name. */
+static int
+take_image (struct load *l, const char *digest, int depth, nb_error_t *err)
+{
+  cleanup_free char *data = NULL;
+  cleanup_json json_t *doc = NULL;
+  json_t *m, *layer;
+  size_t len, i;
+
+  if (take_blob (l, digest, err) < 0)
+    return -1;
+  if (oci_store_read_blob (l->c->store, digest, &data, &len, err) < 0)
+    return -1;
+  doc = json_loadb (data, len, 0, NULL);
+  if (!json_is_object (doc))
+    return 0;
+  if (json_is_array (json_object_get (doc, "manifests")))
+    {
+      const char *d;
+      if (depth >= IMG_MAX_INDEX_DEPTH)
+        return 0;
+      if (img_select_platform (doc, digest, &m, err) < 0)
+        {
+          nb_error_free (err);
+          return 0;
+        }
+      d = json_string_value (json_object_get (m, "digest"));
+      return oci_digest_valid (d) ? take_image (l, d, depth + 1, err) : 0;
+    }
+  m = json_object_get (json_object_get (doc, "config"), "digest");
+  if (oci_digest_valid (json_string_value (m))
+      && take_blob (l, json_string_value (m), err) < 0)
+    return -1;
+  json_array_foreach (json_object_get (doc, "layers"), i, layer)
+  {
+    const char *d = json_string_value (json_object_get (layer, "digest"));
+    if (oci_digest_valid (d) && take_blob (l, d, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int
+open_staging (struct load *l, nb_error_t *err)
+{
+  if (asprintf (&l->staging_dir, "%s/blobs/.tmp/load-XXXXXX", l->c->store_dir)
+      < 0)
+    return nb_error_make (err, ENOMEM, "load");
+  if (mkdtemp (l->staging_dir) == NULL)
+    {
+      nb_error_make (err, errno, "mkdtemp %s", l->staging_dir);
+      free (l->staging_dir);
+      l->staging_dir = NULL;
+      return -1;
+    }
+  return oci_store_open (l->staging_dir, &l->staging, err);
+}
+
+static void
+close_staging (struct load *l)
+{
+  cleanup_error nb_error_t e = NULL;
+
+  if (l->staging)
+    oci_store_close (l->staging);
+  /* What is left (a full disk) goes with the next prune. */
+  if (l->staging_dir)
+    nb_rm_rf_at (AT_FDCWD, l->staging_dir, &e);
+  free (l->staging_dir);
+  l->staging = NULL;
+  l->staging_dir = NULL;
 }
 
 /* A name for an entry of an OCI layout's index: containerd's full name, or
@@ -378,7 +485,19 @@ finish_layout (struct load *l, nb_error_t *err)
     snprintf (d.digest, sizeof d.digest, "%s", digest);
     d.media_type = (char *) json_string_value (json_object_get (e, "mediaType"));
     d.size = json_integer_value (json_object_get (e, "size"));
-    if ((ret = finish_image (l, name, &d, err)) < 0)
+    /* Checked before anything is extracted: the tag would refuse it last. */
+    if (d.media_type == NULL || !json_is_integer (json_object_get (e, "size"))
+        || d.size < 0)
+      {
+        ret = nb_error_make (err, 0,
+                             "%s: index.json: %s: a descriptor without a "
+                             "mediaType or a size (the image spec requires "
+                             "both)",
+                             l->path, name);
+        break;
+      }
+    if ((ret = take_image (l, digest, 0, err)) < 0
+        || (ret = finish_image (l, name, &d, err)) < 0)
       break;
     loaded++;
   }
@@ -414,14 +533,26 @@ blob_size (struct load *l, const char *digest)
   return p && stat (p, &st) == 0 ? (long long) st.st_size : -1;
 }
 
+/* The digest of the archive's file NAME, which is put into the store.
+ * Docker 25+ names blobs by digest ("blobs/sha256/<hex>"). */
 static const char *
 file_digest (struct load *l, const char *name, nb_error_t *err)
 {
   const char *d = json_string_value (json_object_get (l->files, name));
+  char buf[OCI_DIGEST_LEN + 1];
+
+  if (d == NULL && blob_name_digest (name, buf))
+    {
+      json_object_set_new (l->files, name, json_string (buf));
+      d = json_string_value (json_object_get (l->files, name));
+    }
   if (d == NULL)
-    nb_error_make (err, 0, "%s: manifest.json names %s, which is not in the "
-                           "archive", l->path, name);
-  return d;
+    {
+      nb_error_make (err, 0, "%s: manifest.json names %s, which is not in the "
+                             "archive", l->path, name);
+      return NULL;
+    }
+  return take_blob (l, d, err) < 0 ? NULL : d;
 }
 
 /* A `docker save` entry becomes an OCI manifest over the same blobs. */
@@ -522,7 +653,7 @@ img_cmd_load (int argc, char **argv)
           { NULL, 0, NULL, 0 } };
   cleanup_error nb_error_t err = NULL;
   struct img_ctx c = { 0 };
-  struct load l = { .c = &c };
+  struct load l = { .c = &c, .blobs_fd = -1 };
   cleanup_free char *copy = NULL;
   struct stat st;
   int opt, ret = -1;
@@ -564,6 +695,9 @@ img_cmd_load (int argc, char **argv)
         ret = nb_error_make (&err, 0, "%s: neither an OCI image layout nor a "
                                       "docker save archive", l.path);
     }
+  close_staging (&l);
+  if (l.blobs_fd >= 0)
+    close (l.blobs_fd);
   img_ctx_close (&c);
   free (l.stem);
   free (l.index_json);

@@ -3,6 +3,7 @@
 #include "cli/image.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 __attribute__ ((visibility ("default"))) int nsbox_image_main (int argc,
@@ -24,6 +25,10 @@ nsbox_image_main (int argc, char **argv)
   for (size_t i = 0; verbs[i].name; i++)
     if (strcmp (argv[0], verbs[i].name) == 0)
       return verbs[i].fn (argc, argv);
-  fprintf (stderr, "nsbox: unknown command '%s'\n", argv[0]);
+  {
+    char *shown = nb_escape (argv[0]);
+    fprintf (stderr, "nsbox: unknown command '%s'\n", shown ? shown : "?");
+    free (shown);
+  }
   return 125;
 }

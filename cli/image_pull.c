@@ -6,6 +6,7 @@
 #include "oci/registry.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/base/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +26,6 @@ config_insecure (const char **list, size_t *n, json_t **keep, nb_error_t *err)
 {
   const char *xdg = getenv ("XDG_CONFIG_HOME"), *home = getenv ("HOME");
   cleanup_free char *path = NULL;
-  json_error_t jerr;
   json_t *j, *arr, *v;
   size_t i;
 
@@ -35,10 +35,9 @@ config_insecure (const char **list, size_t *n, json_t **keep, nb_error_t *err)
     path = nb_path_join (home, ".config/nsbox/config.json");
   if (path == NULL || access (path, F_OK) < 0)
     return 0;
-  j = json_load_file (path, 0, &jerr);
+  j = nb_json_load_file (path, err);
   if (j == NULL)
-    return nb_error_make (err, 0, "%s: line %d: %s", path, jerr.line,
-                          jerr.text);
+    return -1;
   *keep = j;
   arr = json_object_get (j, "insecure-registries");
   if (arr && !json_is_array (arr))
@@ -138,6 +137,58 @@ out:
   return ret;
 }
 
+/* Follow BODY, an index (nested ones too, a bounded depth) or a manifest,
+ * down to the manifest for this host's platform; store each manifest on the
+ * way and fetch the image's blobs. */
+static int
+fetch_platform_image (struct oci_registry *r, struct img_ctx *c,
+                      const char *name, const char *body, size_t len,
+                      const char *mt, const char *digest, nb_error_t *err)
+{
+  cleanup_free char *cur = NULL, *cur_mt = NULL;
+  char cur_digest[OCI_DIGEST_LEN + 1];
+  int depth;
+
+  snprintf (cur_digest, sizeof cur_digest, "%s", digest);
+  for (depth = 0; img_is_index_type (mt); depth++)
+    {
+      char *mbody = NULL, *mmt = NULL, where[OCI_DIGEST_LEN + 16];
+      json_t *idx, *m;
+      int ret;
+
+      snprintf (where, sizeof where, "index %s", cur_digest);
+      if (depth == IMG_MAX_INDEX_DEPTH)
+        return nb_error_make (err, 0, "indexes nested more than %d deep",
+                              IMG_MAX_INDEX_DEPTH);
+      idx = json_loadb (body, len, 0, NULL);
+      if (idx == NULL || !json_is_object (idx))
+        {
+          json_decref (idx);
+          return nb_error_make (err, 0, "the image index %s is not JSON",
+                                cur_digest);
+        }
+      ret = img_select_platform (idx, where, &m, err);
+      if (ret == 0
+          && !oci_digest_valid (json_string_value (json_object_get (m, "digest"))))
+        ret = nb_error_make (err, 0, "%s: a manifest without a valid digest",
+                             where);
+      if (ret == 0)
+        ret = oci_registry_get_manifest (
+            r, json_string_value (json_object_get (m, "digest")), &mbody, &len,
+            &mmt, cur_digest, err);
+      json_decref (idx);
+      if (ret < 0)
+        return -1;
+      free (cur);
+      free (cur_mt);
+      body = cur = mbody;
+      mt = cur_mt = mmt;
+      if (put_manifest (c, body, len, cur_digest, err) < 0)
+        return -1;
+    }
+  return fetch_image_blobs (r, c, body, len, name, err);
+}
+
 static int
 pull (const char *text, const char **insecure, bool quiet, nb_error_t *err)
 {
@@ -178,38 +229,7 @@ pull (const char *text, const char **insecure, bool quiet, nb_error_t *err)
   snprintf (top.digest, sizeof top.digest, "%s", digest);
   top.size = (long long) len;
 
-  if (strcmp (mt, OCI_MT_OCI_INDEX) == 0 || strcmp (mt, OCI_MT_DOCKER_LIST) == 0)
-    {
-      json_t *idx = json_loadb (body, len, 0, NULL), *m;
-      const char *d;
-      char *mbody = NULL, *mmt = NULL;
-      char mdigest[OCI_DIGEST_LEN + 1];
-      size_t mlen;
-      int r2;
-
-      if (idx == NULL)
-        {
-          nb_error_make (err, 0, "the image index %s is not JSON", digest);
-          goto out;
-        }
-      r2 = img_select_platform (idx, name, &m, err);
-      d = r2 == 0 ? json_string_value (json_object_get (m, "digest")) : NULL;
-      if (r2 == 0 && (d == NULL || !oci_digest_valid (d)))
-        r2 = nb_error_make (err, 0, "index %s: a manifest without a valid "
-                                    "digest", digest);
-      if (r2 == 0)
-        r2 = oci_registry_get_manifest (r, d, &mbody, &mlen, &mmt, mdigest, err);
-      json_decref (idx);
-      if (r2 == 0)
-        r2 = put_manifest (&c, mbody, mlen, mdigest, err);
-      if (r2 == 0)
-        r2 = fetch_image_blobs (r, &c, mbody, mlen, name, err);
-      free (mbody);
-      free (mmt);
-      if (r2 < 0)
-        goto out;
-    }
-  else if (fetch_image_blobs (r, &c, body, len, name, err) < 0)
+  if (fetch_platform_image (r, &c, name, body, len, mt, digest, err) < 0)
     goto out;
 
   if (img_read_image (&c, digest, mt, &img, err) < 0
