@@ -26,6 +26,10 @@
 #                          layer dir, no *.tmp-* file, blobs/.tmp empty
 #   assert_store_intact    the three above together: what a failed pull or
 #                          load must leave
+#   make_canary            $CANARY: a user-owned dir outside the store
+#   hostile KIND [ARGS...] an OCI layout from hostile-layer.py in $HOSTILE
+#   snapshot_outside_store everything under $TEST_DIR but the store
+#   assert_refused WHY     the last run was a clean refusal saying WHY
 
 # shellcheck disable=SC2034 # FAKE, FAKE_LOG, bg_status, HOSTILE_LAYER_PY: for the tests
 FAKE_REGISTRY_PY=$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)/fake-registry.py
@@ -182,4 +186,44 @@ assert_no_temp_files() {
 
 assert_store_intact() {
   assert_no_image && assert_blobs_verify && assert_no_temp_files
+}
+
+# --- hostile images (tests/fixtures/hostile-layer.py) ---------------------------
+
+# A user-owned dir outside the store where an escaping entry would land.
+make_canary() {
+  CANARY=$TEST_DIR/canary
+  mkdir -m 755 "$CANARY"
+  chown "$TEST_UID:$TEST_GID" "$CANARY"
+}
+
+# hostile KIND [ARGS...]: an OCI layout at $TEST_DIR/hostile-KIND-N, in
+# $HOSTILE (nsbox load names it localhost/hostile-KIND-N:latest).
+hostile() {
+  local kind=$1
+  shift
+  HOSTILE_N=$((${HOSTILE_N:-0} + 1))
+  HOSTILE=$TEST_DIR/hostile-$kind-$HOSTILE_N
+  mkdir -m 755 "$HOSTILE"
+  python3 "$HOSTILE_LAYER_PY" "$kind" "$HOSTILE" "$@" >/dev/null
+  chmod -R a+rX "$HOSTILE"
+}
+
+# Everything under $TEST_DIR but the store's own OCI layout (which a refused
+# image may still add verified blobs to): the layers dir, HOME, the canary.
+snapshot_outside_store() {
+  find "$TEST_DIR" -path "$STORE" -prune -o -print 2>/dev/null | sort
+}
+
+# assert_refused WHY: the last `run` was a refusal, exit 125 with a message
+# containing WHY; no image was named, no layer dir (half-written or not) is
+# left, every blob verifies, and nothing outside the store changed since
+# $BEFORE (a snapshot_outside_store).
+assert_refused() {
+  assert_status 125
+  [[ $stderr == "nsbox: "* ]] || { _show_run; return 1; }
+  [[ $stderr == *"$1"* ]] || { echo "expected the message to say: $1" >&2; _show_run; return 1; }
+  assert_store_intact
+  assert_equal "$(count_layer_dirs)" 0
+  assert_equal "$(snapshot_outside_store)" "$BEFORE"
 }
