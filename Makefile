@@ -103,3 +103,40 @@ clean:
 objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS)
 
 .PHONY: all deps check unit bench install format clean objects
+
+# --- fuzz ------------------------------------------------------------------
+# libFuzzer harnesses for `nsbox load` (tests/fuzz/): the image code, built
+# with clang's coverage, ASan and UBSan, and linked into each harness.  Run as
+# root, the harnesses themselves run as FUZZ_USER (see tests/fuzz/run-fuzz.sh).
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_SECONDS ?= 60
+FUZZ_USER ?= nsbox-test
+FUZZ_HARNESSES := archive layout
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=gnu17 -Wall -Wextra -I. -DNSBOX_VERSION=\"$(VERSION)\" \
+	-DNSBOX_LIBDIR=\"$(LIBDIR)\" $(PKG_CFLAGS) $(OCI_CFLAGS) $(FUZZ_SAN)
+FUZZ_OBJS := $(OCI_SRCS:%.c=build/fuzz/obj/%.o) $(SO_SHARED:%.c=build/fuzz/obj/%.o) \
+	build/fuzz/obj/tests/fuzz/fuzz_common.o
+
+build/fuzz/obj/%.o: %.c $(wildcard */*.h runtime/base/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/fuzz_load_%: build/fuzz/obj/tests/fuzz/fuzz_load_%.o $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(OCI_LIBS) $(PKG_LIBS) \
+		$(shell pkg-config --libs zlib)
+
+tests/fuzz/corpus/.stamp: tests/fuzz/make-corpus.py
+	python3 tests/fuzz/make-corpus.py tests/fuzz/corpus
+	@touch $@
+
+# The objects named, so that make keeps them (not intermediate files).
+fuzz-build: $(FUZZ_OBJS) $(FUZZ_HARNESSES:%=build/fuzz/obj/tests/fuzz/fuzz_load_%.o) \
+	$(FUZZ_HARNESSES:%=build/fuzz/fuzz_load_%) tests/fuzz/corpus/.stamp
+
+fuzz: fuzz-build
+	FUZZ_USER=$(FUZZ_USER) sh tests/fuzz/run-fuzz.sh build/fuzz tests/fuzz/corpus \
+		$(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+.PHONY: fuzz fuzz-build
