@@ -6,7 +6,7 @@ LIBDIR ?= $(PREFIX)/lib/nsbox
 DESTDIR ?=
 
 CC ?= cc
-PKGS := jansson libcap libseccomp mount
+PKGS := jansson libcap mount
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 # Image code (oci/ and the image verbs) links libcurl, libarchive and libcrypto,
@@ -15,6 +15,10 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 OCI_PKGS := libcurl libarchive libcrypto jansson
 OCI_CFLAGS := $(shell pkg-config --cflags $(OCI_PKGS))
 OCI_LIBS := $(shell pkg-config --libs $(OCI_PKGS))
+# libseccomp only compiles profiles: the default one at build time (by
+# build/seccomp-gen, into the binary), others in nsbox-seccomp.so, which
+# nsbox dlopens on a cache miss -- a sandbox start never loads it.
+SECCOMP_LIBS := $(shell pkg-config --libs libseccomp jansson)
 WERROR ?=
 CFLAGS ?= -O2 -g
 VERSION := 0.1.0
@@ -24,25 +28,46 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 OCI_CLI_SRCS := $(wildcard cli/image_*.c)
 OCI_SRCS := $(wildcard oci/*.c) $(OCI_CLI_SRCS)
-SRCS := $(filter-out $(OCI_CLI_SRCS),$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
+SECCOMP_SRCS := runtime/seccomp_compile.c
+SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
-OBJS := $(SRCS:%.c=build/%.o) build/embed.o
+OBJS := $(SRCS:%.c=build/%.o) build/embed.o build/seccomp_default.o
 # What image code shares with the rest of nsbox is compiled in again (PIC).
 SO_SHARED := $(wildcard runtime/base/*.c) runtime/idmap.c cli/subid.c
 SO_OBJS := $(OCI_SRCS:%.c=build/pic/%.o) $(SO_SHARED:%.c=build/pic/%.o)
-SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) build/san/embed.o
+SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
+SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
+	$(SECCOMP_SRCS:%.c=build/san/%.o) build/san/embed.o build/san/seccomp_default.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 MANS := $(wildcard man/*.1 man/*.5)
 
-all: nsbox nsbox-oci.so
+all: nsbox nsbox-oci.so nsbox-seccomp.so
 
 nsbox: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
 
 nsbox-oci.so: $(SO_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(OCI_LIBS) $(PKG_LIBS)
+
+nsbox-seccomp.so: $(SECCOMP_SO_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(SECCOMP_LIBS)
+
+# The default profile, compiled once here and built into nsbox.
+build/seccomp-gen: runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(wildcard runtime/*.h runtime/base/*.h)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(SECCOMP_LIBS) -ldl
+
+build/seccomp_default.c: build/seccomp-gen profiles/seccomp/default.json
+	build/seccomp-gen profiles/seccomp/default.json build/seccomp_default
+
+build/seccomp_default.o: build/seccomp_default.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/san/seccomp_default.o: build/seccomp_default.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
 build/pic/%.o: %.c $(wildcard */*.h runtime/base/*.h)
 	@mkdir -p $(dir $@)
@@ -70,12 +95,17 @@ build/san/embed.o: build/embed.c
 
 build/tests/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) -ldl $(shell pkg-config --libs cmocka)
+
+# The escape suite's probe: static, so it runs in any template.
+build/tests/probe: tests/security/probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu17 -Wall -Wextra $(WERROR) -static -o $@ $<
 
 deps:
 	@sh tests/deps.sh
 
-check: nsbox nsbox-oci.so $(UNIT_BINS)
+check: nsbox nsbox-oci.so nsbox-seccomp.so build/tests/probe $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
@@ -84,7 +114,7 @@ unit: $(UNIT_BINS)
 bench: nsbox nsbox-oci.so
 	@sh bench/bench.sh
 
-install: nsbox nsbox-oci.so
+install: nsbox nsbox-oci.so nsbox-seccomp.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	install -d $(DESTDIR)$(LIBDIR)
@@ -96,11 +126,11 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox nsbox-oci.so
+	rm -rf build nsbox nsbox-oci.so nsbox-seccomp.so
 
 # Naming every object in a rule keeps make from treating them as
 # intermediate files (deleted after the build, or skipped when missing).
-objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS)
+objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS)
 
 .PHONY: all deps check unit bench install format clean objects
 

@@ -76,6 +76,8 @@ if [ -x "$NSBOX_BIN" ]; then
 	so=$(dirname "$NSBOX_BIN")/nsbox-oci.so
 	[ -f "$so" ] && install -m 0644 "$so" "$T/bin/nsbox-oci.so"
 	NSBOX="$T/bin/nsbox run -t host shell -- -c true"
+	# The same without the seccomp filter: what the filter adds to a start.
+	NSBOX_NOSECCOMP="$T/bin/nsbox run -t host --security-opt seccomp=unconfined shell -- -c true"
 else
 	say "nsbox: $NSBOX_BIN not built"; status=1; NSBOX=""
 fi
@@ -97,6 +99,7 @@ try bwrap "$BWRAP"
 [ -n "$WRAPPER" ] && try crun-wrapper "$WRAPPER"
 try crun "$CRUN"
 [ -n "$NSBOX" ] && try nsbox "$NSBOX"
+[ -n "$NSBOX" ] && try nsbox-noseccomp "$NSBOX_NOSECCOMP"
 [ ${#names[@]} -gt 0 ] || { say "nothing to benchmark"; exit 1; }
 
 hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/results.json")
@@ -141,6 +144,9 @@ if "crun-net" in med:
     print("(crun is timed inside `unshare -Urm` + a tmpfs over /sys/fs/cgroup/unified, which"
           " crun 1.8.1 needs on this hybrid cgroup host; crun-wrapper is that wrapper alone)")
 print()
+if "nsbox" in med and "nsbox-noseccomp" in med:
+    print(f'seccomp filter: nsbox / nsbox-noseccomp = {med["nsbox"] / med["nsbox-noseccomp"]:.2f}x '
+          f'({med["nsbox"] - med["nsbox-noseccomp"]:+.2f} ms)')
 notes = {"crun": " (raw: crun inside its wrapper)" if wrap is not None else "",
          "crun-net": " (wrapper cost subtracted)"}
 others = [o for o in ("floor", "bwrap", "crun", "crun-net") if o in med and med[o] > 0]

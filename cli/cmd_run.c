@@ -6,7 +6,9 @@
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/base/json.h"
 #include "runtime/runtime.h"
+#include "runtime/seccomp.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +25,7 @@ struct run_opts
   const char *template_name;
   const char *name;
   const char *agent;
+  const char *seccomp; /* --security-opt seccomp=...: a file, "unconfined" */
   char **args;
   int n_args;
 };
@@ -36,6 +39,8 @@ run_usage (FILE *out)
          "directory)\n"
          "  -t, --template NAME   the template (default: the agent's; 'host')\n"
          "      --name NAME       use the sandbox called NAME\n"
+         "      --security-opt seccomp=FILE|unconfined\n"
+         "                        another seccomp profile, or none\n"
          "See nsbox-run(1).\n",
          out);
 }
@@ -47,6 +52,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
       = { { "workspace", required_argument, NULL, 'w' },
           { "template", required_argument, NULL, 't' },
           { "name", required_argument, NULL, 'n' },
+          { "security-opt", required_argument, NULL, 's' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   int c;
@@ -64,6 +70,16 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'n':
         o->name = optarg;
+        break;
+      case 's':
+        if (strncmp (optarg, "seccomp=", 8) != 0 || optarg[8] == '\0')
+          {
+            nb_error_make (err, 0, "run: --security-opt %s: not known",
+                           optarg);
+            return nb_error_hint (err, "nsbox knows seccomp=FILE and "
+                                       "seccomp=unconfined");
+          }
+        o->seccomp = optarg + 8;
         break;
       case 'h':
         run_usage (stdout);
@@ -174,6 +190,34 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   return env;
 }
 
+/* The seccomp profile for linux.seccomp: the built-in default, the user's
+ * file (checked when it is compiled), or none. */
+static int
+seccomp_profile (const char *opt, json_t **out, nb_error_t *err)
+{
+  *out = NULL;
+  if (opt && strcmp (opt, "unconfined") == 0)
+    {
+      fprintf (stderr, "nsbox: warning: seccomp is off "
+                       "(--security-opt seccomp=unconfined): the agent may "
+                       "use every system call the kernel offers\n");
+      return 0;
+    }
+  if (opt)
+    {
+      *out = nb_json_load_file (opt, err);
+      if (*out && !json_is_object (*out))
+        {
+          json_decref (*out);
+          *out = NULL;
+          nb_error_make (err, 0, "%s: not a JSON object", opt);
+        }
+      return *out ? 0 : nb_error_wrap (err, "seccomp profile");
+    }
+  *out = rt_seccomp_default ();
+  return *out ? 0 : nb_error_make (err, ENOMEM, "the built-in seccomp profile");
+}
+
 static char **
 make_argv (const struct sb_profile *prof, char **args, int n_args)
 {
@@ -203,7 +247,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_free char **cmd = NULL;
   cleanup_strv char **env = NULL;
   struct rt_spec *spec = NULL;
-  json_t *json = NULL;
+  json_t *json = NULL, *seccomp = NULL;
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
   int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
@@ -239,6 +283,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
     }
   if (sb_plan_host_rootfs (rootfs, err) < 0)
     goto out;
+  if (seccomp_profile (o.seccomp, &seccomp, err) < 0)
+    goto out;
   cmd = make_argv (prof, o.args, o.n_args);
   env = make_env (sb, prof, home, user, terminal);
   if (cmd == NULL || env == NULL)
@@ -260,6 +306,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       .gid = getgid (),
       .host_gid = getgid (),
       .terminal = terminal,
+      .seccomp = seccomp,
     };
     if (sb_plan_host_spec (&plan, &json, err) < 0)
       goto out;
@@ -283,6 +330,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
 out:
   rt_spec_free (spec);
   json_decref (json);
+  json_decref (seccomp);
   sb_sandbox_free (sb);
   sb_profile_free (prof);
   return ret;

@@ -114,6 +114,8 @@ sb_plan_host_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
       "containerID", (json_int_t) p->gid, "hostID", (json_int_t) p->host_gid,
       "size", 1, "maskedPaths", strv_json (masked_paths), "readonlyPaths",
       strv_json (readonly_paths));
+  if (linux_ && p->seccomp)
+    json_object_set (linux_, "seccomp", p->seccomp);
   spec = json_pack ("{s:s, s:{s:s, s:b}, s:s, s:o, s:o, s:o}", "ociVersion",
                     "1.0.2", "root", "path", p->rootfs, "readonly", 1,
                     "hostname", p->hostname, "process", process, "mounts",

@@ -21,6 +21,8 @@ struct sb_plan
   uid_t uid, host_uid;      /* the agent's uid inside; the user's on the host */
   gid_t gid, host_gid;
   bool terminal;
+  json_t *seccomp;          /* linux.seccomp (a reference is taken); NULL:
+                               none */
 };
 
 /* The host template: the host's system folders read-only, nothing of its

@@ -51,10 +51,15 @@ rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
   cleanup_close int parent = -1, child = -1, pidfd = -1, sigfd = -1,
                     master = -1;
   cleanup_error nb_error_t child_err = NULL;
+  cleanup_seccomp struct rt_seccomp seccomp = { 0 };
   sigset_t mask, orig;
   int fds[2], wstatus, r;
   pid_t pid;
 
+  /* Found (or compiled) here, before any namespace exists: a bad profile
+   * is reported before anything started. */
+  if (rt_seccomp_prepare (spec->seccomp, &seccomp, err) < 0)
+    return -1;
   if (rt_sync_pair (fds, err) < 0)
     return -1;
   parent = fds[0];
@@ -86,7 +91,7 @@ rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
     {
       close (parent);
       close (sigfd);
-      rt_init_main (spec, child, &orig);
+      rt_init_main (spec, child, &orig, &seccomp);
     }
   close (nb_steal_fd (&child));
 

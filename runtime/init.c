@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,9 +45,29 @@ open_pty (int sock, char *slave, size_t size, nb_error_t *err)
   return 0;
 }
 
+/* Nothing of nsbox's caller reaches the agent: every descriptor but stdio
+ * closes on exec (the sync socket already does, and must live until then
+ * to carry an exec error back). */
+static int
+close_inherited_fds (nb_error_t *err)
+{
+  if (syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+    return 0;
+  if (errno != ENOSYS && errno != EINVAL)
+    return nb_error_make (err, errno, "close the descriptors nsbox inherited");
+  /* Kernels before 5.11: one by one. */
+  for (int fd = 3; fd < 65536; fd++)
+    {
+      int fl = fcntl (fd, F_GETFD);
+      if (fl >= 0 && !(fl & FD_CLOEXEC))
+        fcntl (fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+  return 0;
+}
+
 static __attribute__ ((noreturn)) void
 agent_main (const struct rt_spec *spec, int sock, const char *slave,
-            const sigset_t *mask)
+            const sigset_t *mask, const struct rt_seccomp *seccomp)
 {
   cleanup_error nb_error_t err = NULL;
 
@@ -71,7 +93,16 @@ agent_main (const struct rt_spec *spec, int sock, const char *slave,
         }
       close (fd);
     }
+  if (close_inherited_fds (&err) < 0)
+    fail (sock, &err);
+  /* The filter goes last, so that setting up needs nothing it denies --
+   * unless no_new_privs is off: then loading it needs CAP_SYS_ADMIN, which
+   * only the process before it drops its capabilities has. */
+  if (!spec->no_new_privileges && rt_seccomp_load (seccomp, &err) < 0)
+    fail (sock, &err);
   if (rt_process_prepare (spec, &err) < 0)
+    fail (sock, &err);
+  if (spec->no_new_privileges && rt_seccomp_load (seccomp, &err) < 0)
     fail (sock, &err);
   rt_process_exec (spec, &err);
   fail (sock, &err);
@@ -113,7 +144,8 @@ init_loop (pid_t agent)
 }
 
 void
-rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask)
+rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
+              const struct rt_seccomp *seccomp)
 {
   cleanup_error nb_error_t err = NULL;
   struct rt_sync_msg msg;
@@ -130,6 +162,15 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask)
   r = rt_sync_recv (sock, &msg, NULL);
   if (r <= 0 || msg.type != RT_SYNC_GO)
     _exit (NB_EXIT_FAILED);
+  /* The ids are mapped.  From now on the agent must not ptrace init, read
+   * its memory, take its fds or reopen /proc/1/exe -- nsbox's binary on the
+   * host (CVE-2019-5736): init is not dumpable, so all of that needs
+   * CAP_SYS_PTRACE where nsbox was started. */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    {
+      nb_error_make (&err, errno, "make the sandbox's init undumpable");
+      fail (sock, &err);
+    }
 
   /* Leave the host's session: terminal signals then reach the sandbox only
    * through nsbox, once. */
@@ -154,10 +195,13 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask)
       fail (sock, &err);
     }
   if (agent == 0)
-    agent_main (spec, sock, spec->terminal ? slave : NULL, agent_mask);
+    agent_main (spec, sock, spec->terminal ? slave : NULL, agent_mask,
+                seccomp);
 
   close (sock);
-  /* Init keeps nothing it could lend the agent. */
+  /* Init keeps nothing it could lend the agent: no descriptor of nsbox's
+   * caller, no capability. */
+  syscall (SYS_close_range, 3U, ~0U, 0U);
   if (rt_process_drop_all (&err) < 0)
     nb_error_free (&err);
   init_loop (agent);

@@ -447,6 +447,9 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
                     &s->readonly_paths, err)
              < 0)
     return -1;
+  s->seccomp = json_object_get (linux_, "seccomp");
+  if (s->seccomp && !json_is_object (s->seccomp))
+    return nb_error_make (err, 0, "config.json: linux.seccomp: not an object");
   s->rootfs_propagation = MS_PRIVATE | MS_REC;
   prop = get_str (linux_, "rootfsPropagation");
   if (prop)

@@ -65,6 +65,7 @@ struct rt_spec
   const char **masked_paths;   /* NULL-terminated */
   const char **readonly_paths; /* NULL-terminated */
   unsigned long rootfs_propagation;
+  json_t *seccomp; /* linux.seccomp (borrowed), or NULL */
 };
 
 /* Parse a config.json document; takes a reference on JSON.  BUNDLE resolves
