@@ -95,6 +95,17 @@ nlog=0
 
 say() { printf 'check: %s\n' "$*"; }
 
+# copy_beside DIR FILE...: copy each FILE of the repo that exists into DIR,
+# readable (and, if it was, executable) by everyone.
+copy_beside() {
+  dir=$1
+  shift
+  for f in "$@"; do
+    [ -f "$REPO/$f" ] || continue
+    cp "$REPO/$f" "$dir/" && chmod a+rX "$dir/${f##*/}" || return 1
+  done
+}
+
 # tally NAME LOG STATUS: add the TAP results in LOG to the totals.
 tally() {
   # shellcheck disable=SC2046 # four numbers from awk
@@ -251,6 +262,7 @@ run_suite_as() { # USER HAS_SUBIDS
     echo "# integration as $1 (no subordinate ids)"
   fi
   printf '%s' "${bats_targets:-$REPO/tests/integration
+$REPO/tests/security
 }" >"$TMP/targets"
   set --  "$1" "$2"
   while IFS= read -r t; do
@@ -272,11 +284,12 @@ run_integration() {
     return
   fi
   # The repo may sit where the test user cannot read (/root): give it a copy
-  # everyone can execute.  nsbox loads nsbox-oci.so from its own directory.
+  # everyone can execute.  nsbox loads its plugins (nsbox-oci.so,
+  # nsbox-seccomp.so) from its own directory; the escape suite's probe goes
+  # along too.
   BIN_DIR=$(mktemp -d /tmp/nsbox-bin.XXXXXX) && chmod 755 "$BIN_DIR" &&
     cp "$REPO/nsbox" "$BIN_DIR/nsbox" && chmod 755 "$BIN_DIR/nsbox" &&
-    { [ ! -f "$REPO/nsbox-oci.so" ] ||
-      { cp "$REPO/nsbox-oci.so" "$BIN_DIR/" && chmod 644 "$BIN_DIR/nsbox-oci.so"; }; } ||
+    copy_beside "$BIN_DIR" nsbox-oci.so nsbox-seccomp.so build/tests/probe ||
     { say "cannot copy nsbox to a temp dir; counting the integration suite as 1 failure"; failed=$((failed + 1)); return; }
   NSBOX=$BIN_DIR/nsbox
 

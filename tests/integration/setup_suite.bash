@@ -48,11 +48,15 @@ setup_suite() {
     chmod 755 "$NSBOX_SUITE_BIN_DIR"
     cp "$repo/nsbox" "$NSBOX_SUITE_BIN_DIR/nsbox"
     chmod 755 "$NSBOX_SUITE_BIN_DIR/nsbox"
-    # nsbox loads nsbox-oci.so from its own directory.
-    if [[ -f $repo/nsbox-oci.so ]]; then
-      cp "$repo/nsbox-oci.so" "$NSBOX_SUITE_BIN_DIR/"
-      chmod 644 "$NSBOX_SUITE_BIN_DIR/nsbox-oci.so"
-    fi
+    # nsbox loads its plugins from its own directory; the escape suite's
+    # probe goes along too.
+    local f
+    for f in nsbox-oci.so nsbox-seccomp.so build/tests/probe; do
+      if [[ -f $repo/$f ]]; then
+        cp "$repo/$f" "$NSBOX_SUITE_BIN_DIR/"
+        chmod a+rX "$NSBOX_SUITE_BIN_DIR/${f##*/}"
+      fi
+    done
     NSBOX=$NSBOX_SUITE_BIN_DIR/nsbox
     export NSBOX_SUITE_BIN_DIR
   fi

@@ -1,0 +1,333 @@
+#!/usr/bin/env bats
+# The escape suite: each test is an attack an agent could try from inside its
+# sandbox, run as the agent with tests/security/probe.c (raw system calls, so
+# that no libc wrapper decides for the kernel), asserting the precise
+# failure.  What it proves is ../shared/DESIGN.md's contract: the seccomp
+# profile (profiles/seccomp/default.json), init that cannot be ptraced or
+# robbed, no descriptor of nsbox's caller inside, no terminal injection.
+# Filesystem, process and network isolation attacks are in
+# tests/integration/run.bats.
+
+bats_require_minimum_version 1.5.0
+load ../integration/helpers
+
+setup() {
+  nsbox_setup
+  PROBE=${NSBOX%/*}/probe
+  [[ -x $PROBE ]] || {
+    echo "no probe beside $NSBOX (make build/tests/probe; run through tests/check.sh)" >&2
+    return 1
+  }
+  WS=$(mk_workspace ws)
+  cp "$PROBE" "$WS/probe"
+  chown "$TEST_UID:$TEST_GID" "$WS/probe"
+}
+
+teardown() {
+  nsbox_teardown
+}
+
+# in_sandbox [NSBOX-RUN-OPTIONS...] -- SCRIPT: run SCRIPT with sh in the
+# workspace's sandbox as the agent.
+in_sandbox() {
+  local opts=()
+  while [[ $1 != -- ]]; do
+    opts+=("$1")
+    shift
+  done
+  shift
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" "${opts[@]}" shell -- -c "$1"
+}
+
+# expect_probe WANT ARGS...: ./probe ARGS... prints WANT inside the sandbox.
+expect_probe() {
+  local want=$1
+  shift
+  in_sandbox -- "./probe $*"
+  assert_status 0
+  [[ $output == "$want" ]] || {
+    echo "probe $*: expected '$want', got '$output' (stderr: $stderr)" >&2
+    return 1
+  }
+}
+
+# --- system calls the default profile denies (EPERM) ---------------------------
+
+@test "the kernel keyrings cannot be reached: keyctl, add_key, request_key fail with EPERM" {
+  # Keys are not namespaced: a key the user keeps (an ssh or kerberos
+  # secret) would be one keyctl away.
+  expect_probe EPERM syscall keyctl
+  expect_probe EPERM syscall add_key
+  expect_probe EPERM syscall request_key
+}
+
+@test "eBPF programs cannot be loaded: bpf fails with EPERM" {
+  expect_probe EPERM syscall bpf
+}
+
+@test "perf events cannot be opened: perf_event_open fails with EPERM" {
+  expect_probe EPERM syscall perf_event_open
+}
+
+@test "userfaultfd, a tool of kernel exploits, fails with EPERM" {
+  expect_probe EPERM syscall userfaultfd
+}
+
+@test "a new kernel cannot be loaded: kexec_load and kexec_file_load fail with EPERM" {
+  expect_probe EPERM syscall kexec_load
+  expect_probe EPERM syscall kexec_file_load
+}
+
+@test "kernel modules cannot be loaded or removed: init_module, finit_module, delete_module fail with EPERM" {
+  expect_probe EPERM syscall init_module
+  expect_probe EPERM syscall finit_module
+  expect_probe EPERM syscall delete_module
+}
+
+@test "files cannot be opened by handle, around the mount tree: open_by_handle_at and name_to_handle_at fail with EPERM" {
+  # The shocker attack (Docker 2014): a handle names a host file directly.
+  expect_probe EPERM syscall open_by_handle_at
+  expect_probe EPERM syscall name_to_handle_at
+}
+
+@test "swap, reboot and process accounting are refused with EPERM" {
+  expect_probe EPERM syscall swapon
+  expect_probe EPERM syscall swapoff
+  expect_probe EPERM syscall reboot
+  expect_probe EPERM syscall acct
+}
+
+@test "I/O ports cannot be opened: iopl and ioperm fail with EPERM" {
+  expect_probe EPERM syscall iopl
+  expect_probe EPERM syscall ioperm
+}
+
+@test "io_uring, which runs calls the filter never sees, fails with EPERM" {
+  expect_probe EPERM syscall io_uring_setup
+}
+
+@test "nothing can be mounted or unmounted: mount, umount2, pivot_root, chroot fail with EPERM" {
+  expect_probe EPERM syscall mount
+  expect_probe EPERM syscall umount2
+  expect_probe EPERM syscall pivot_root
+  expect_probe EPERM syscall chroot
+}
+
+@test "the new mount API is refused too: fsopen, fsmount, open_tree, move_mount, mount_setattr fail with EPERM" {
+  expect_probe EPERM syscall fsopen
+  expect_probe EPERM syscall fsmount
+  expect_probe EPERM syscall open_tree
+  expect_probe EPERM syscall move_mount
+  expect_probe EPERM syscall mount_setattr
+}
+
+@test "no nested namespace by unshare or setns (EPERM); unsharing plain process state still works" {
+  # A nested user namespace hands the agent every capability inside it, and
+  # the kernel's whole namespaced attack surface.
+  expect_probe EPERM syscall unshare-user
+  expect_probe EPERM syscall unshare-mount
+  expect_probe EPERM syscall unshare-net
+  expect_probe EPERM syscall setns
+  expect_probe ok syscall unshare-files
+}
+
+@test "no nested user namespace by clone (EPERM); clone3 says ENOSYS so libc falls back to clone" {
+  expect_probe EPERM syscall clone-newuser
+  expect_probe ENOSYS syscall clone3
+}
+
+@test "unshare(1) cannot make a nested user namespace" {
+  in_sandbox -- 'unshare -Ur true'
+  [[ $status -ne 0 && $stderr == *"Operation not permitted"* ]] || { _show_run; false; }
+}
+
+@test "vsock, which ignores network namespaces, is refused, also with high bits set in the family" {
+  # With the network off, AF_VSOCK could still reach the host's services.
+  expect_probe EPERM syscall socket-vsock
+  expect_probe EPERM syscall socket-vsock-high-bits
+  expect_probe ok syscall socket-unix
+}
+
+@test "personality cannot turn on READ_IMPLIES_EXEC; asking for the current one works" {
+  expect_probe ENOSYS syscall personality-read-implies-exec
+  expect_probe ok syscall personality-query
+}
+
+@test "the i386 system call ABI (int 0x80) is refused with EPERM" {
+  # A 32-bit call has other numbers: a filter written for x86_64 alone
+  # would let it through unexamined.
+  expect_probe EPERM int80
+}
+
+@test "the x32 system call ABI is refused with EPERM" {
+  expect_probe EPERM x32
+}
+
+@test "a system call the profile does not name fails with ENOSYS, so programs fall back" {
+  expect_probe ENOSYS syscall unknown-syscall
+  expect_probe ok syscall getpid
+}
+
+# --- nsbox's init --------------------------------------------------------------
+
+@test "the agent cannot ptrace the sandbox's init" {
+  # Init runs nsbox's code and knows the host's ids; traced, it could be
+  # made to do anything nsbox can.
+  expect_probe EPERM ptrace 1
+}
+
+@test "the agent cannot take a descriptor from init with pidfd_getfd" {
+  expect_probe EPERM getfd 1 0
+}
+
+@test "nsbox's binary cannot be reopened for writing through /proc/1/exe" {
+  # CVE-2019-5736: /proc/1/exe is nsbox's binary on the host; written, it
+  # would run the agent's code outside the next time the user runs nsbox.
+  local sum
+  sum=$(sha256sum "$NSBOX" | cut -d' ' -f1)
+  in_sandbox -- './probe open-write /proc/1/exe; ls -l /proc/1/exe 2>&1; cat /proc/1/environ 2>&1 | head -c 20'
+  assert_status 0
+  [[ ${lines[0]} == EACCES || ${lines[0]} == EPERM ]] || { _show_run; false; }
+  [[ $output == *"Permission denied"* ]] || { _show_run; false; }
+  assert_equal "$(sha256sum "$NSBOX" | cut -d' ' -f1)" "$sum"
+}
+
+@test "init's root and cwd cannot be followed out through /proc/1/root" {
+  in_sandbox -- 'ls /proc/1/root/ 2>&1; ls /proc/1/cwd/ 2>&1'
+  [[ $output == *"Permission denied"* && $output != *"probe"* ]] || { _show_run; false; }
+}
+
+# --- what the agent inherits ------------------------------------------------------
+
+@test "no descriptor of nsbox's caller leaks into the sandbox" {
+  # The shell that starts nsbox has a secret file open on fd 10 (and 7):
+  # the agent must not be able to read it through an inherited descriptor.
+  echo "secret of the caller" >"$TEST_DIR/secret"
+  chmod 600 "$TEST_DIR/secret"
+  chown "$TEST_UID:$TEST_GID" "$TEST_DIR/secret"
+  run --separate-stderr as_user bash -c 'exec 10<"$1" 7<"$1"; cd "$2" && exec "$3" run shell -- -c "./probe fds"' \
+    bash "$TEST_DIR/secret" "$WS" "$NSBOX"
+  assert_status 0
+  assert_equal "$output" none
+}
+
+@test "with only stdin on the user's terminal, the agent cannot push keystrokes into it (TIOCSTI)" {
+  # bubblewrap's CVE-2017-5226: an injected "rm -rf ~\n" would run in the
+  # user's shell after the sandbox exits.  Stdout is a pipe here, so nsbox
+  # gives no pty of its own; the agent's own session keeps it out.
+  run --separate-stderr as_user python3 -c '
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+p = subprocess.run(sys.argv[1:], stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+os.set_blocking(master, False)
+try:
+    pushed = os.read(master, 100)
+except BlockingIOError:
+    pushed = b""
+sys.stdout.write(p.stdout.decode() + "pushed:" + repr(pushed) + "\n")
+sys.exit(p.returncode)
+' "$NSBOX" run -w "$WS" shell -- -c './probe tiocsti'
+  assert_status 0
+  [[ ${lines[0]} == EPERM || ${lines[0]} == EIO ]] || { _show_run; false; }
+  [[ $output == *"pushed:b''"* ]] || { _show_run; false; }
+}
+
+# --- the profile itself -------------------------------------------------------------
+
+@test "--security-opt seccomp=unconfined turns the filter off, with a warning" {
+  # The proof that the filter is what refuses: without it, keyctl runs.
+  in_sandbox --security-opt seccomp=unconfined -- './probe syscall keyctl; grep ^Seccomp: /proc/self/status'
+  assert_status 0
+  [[ $stderr == *"warning: seccomp is off"* ]] || { _show_run; false; }
+  [[ ${lines[0]} != EPERM && $output == *"Seccomp:"*0* ]] || { _show_run; false; }
+  in_sandbox -- 'grep ^Seccomp: /proc/self/status'
+  [[ $output == *"Seccomp:"*2* ]] || { _show_run; false; }
+}
+
+@test "a user's profile is used: what it denies fails with its errno" {
+  cat >"$TEST_DIR/profile.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+EOF
+  chmod 644 "$TEST_DIR/profile.json"
+  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid; ./probe syscall keyctl'
+  assert_status 0
+  assert_equal "${lines[0]}" EACCES
+  [[ ${lines[1]} != EPERM ]] || { _show_run; false; }
+}
+
+@test "a malformed profile is refused with 125 naming the entry: an unknown action, operator or architecture" {
+  local bad
+  for bad in '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_MAYBE"}]}|syscalls[0]: unknown action '"'"'SCMP_ACT_MAYBE'"'"'' \
+    '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]}]}|syscalls[0]: args[0]: unknown operator' \
+    '{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_Z80"]}|architectures[0]: unknown architecture' \
+    '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "argz": []}]}|syscalls[0]: unknown key '"'"'argz'"'"'' \
+    '[1, 2]|not a JSON object'; do
+    printf '%s\n' "${bad%%|*}" >"$TEST_DIR/bad.json"
+    chmod 644 "$TEST_DIR/bad.json"
+    in_sandbox --security-opt "seccomp=$TEST_DIR/bad.json" -- 'echo ran'
+    assert_status 125
+    [[ $output != *ran* && $stderr == "nsbox: "*"${bad#*|}"* ]] || { _show_run; false; }
+  done
+}
+
+@test "a syscall name libseccomp does not know is a warning, and the rest of the profile holds" {
+  cat >"$TEST_DIR/profile.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [{"names": ["no_such_call_nsbox", "getpid"], "action": "SCMP_ACT_ERRNO"}]}
+EOF
+  chmod 644 "$TEST_DIR/profile.json"
+  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  assert_status 0
+  assert_equal "$output" EPERM
+  [[ $stderr == *"warning: seccomp: syscalls[0]: syscall 'no_such_call_nsbox' is unknown"* ]] || { _show_run; false; }
+}
+
+@test "the default profile is built in: a start needs neither libseccomp nor the compiler plugin" {
+  # nsbox itself does not link libseccomp; with the plugin made unloadable
+  # the default profile still applies.
+  run ldd "$NSBOX"
+  [[ $output != *libseccomp* ]] || { _show_run; false; }
+  run --separate-stderr as_user env NSBOX_SECCOMP_LIB=/nonexistent/nsbox-seccomp.so \
+    "$NSBOX" run -w "$WS" shell -- -c './probe syscall bpf'
+  assert_status 0
+  assert_equal "$output" EPERM
+}
+
+@test "a user's profile is compiled once: later starts take it from the cache" {
+  cat >"$TEST_DIR/profile.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+EOF
+  chmod 644 "$TEST_DIR/profile.json"
+  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  assert_equal "$output" EACCES
+  [[ -n $(find "$TEST_HOME/.cache/nsbox/seccomp" -name '*.bpf' 2>/dev/null) ]] || { echo "no cache file" >&2; false; }
+  run --separate-stderr as_user env NSBOX_SECCOMP_LIB=/nonexistent/nsbox-seccomp.so \
+    "$NSBOX" run -w "$WS" --security-opt "seccomp=$TEST_DIR/profile.json" shell -- -c './probe syscall getpid'
+  assert_status 0
+  assert_equal "$output" EACCES
+  # A changed profile is not taken for the cached one: it needs the plugin.
+  sed -i 's/13/14/' "$TEST_DIR/profile.json"
+  run --separate-stderr as_user env NSBOX_SECCOMP_LIB=/nonexistent/nsbox-seccomp.so \
+    "$NSBOX" run -w "$WS" --security-opt "seccomp=$TEST_DIR/profile.json" shell -- -c './probe syscall getpid'
+  assert_status 125
+  [[ $stderr == *"nsbox-seccomp.so"* ]] || { _show_run; false; }
+}
+
+@test "a cache file planted under the profile's name with another profile's text is not used" {
+  # The cache key only names the file; its own copy of the profile decides.
+  cat >"$TEST_DIR/profile.json" <<'EOF'
+{"defaultAction": "SCMP_ACT_ALLOW",
+ "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+EOF
+  chmod 644 "$TEST_DIR/profile.json"
+  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  local f
+  f=$(find "$TEST_HOME/.cache/nsbox/seccomp" -name '*.bpf' | head -1)
+  # Same length, one byte of the recorded profile changed.
+  as_user sed -i 's/"errnoRet":13/"errnoRet":12/' "$f"
+  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  assert_status 0
+  assert_equal "$output" EACCES
+}

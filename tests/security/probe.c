@@ -1,0 +1,192 @@
+/* The escape suite's hands inside a sandbox: each subcommand tries one
+ * attack with raw system calls (no libc wrapper in the way) and prints what
+ * the kernel answered: "ok" or the errno's name, so that a test asserts the
+ * precise failure.  Built static, so it runs in any template.
+ *
+ *   probe syscall NAME       one call from the table below, harmless args
+ *   probe int80              getpid through the i386 ABI (int 0x80)
+ *   probe x32                getpid through the x32 ABI
+ *   probe fds                the open descriptors above 2, or "none"
+ *   probe ptrace PID         PTRACE_ATTACH (then detach)
+ *   probe getfd PID FD       pidfd_getfd: take PID's descriptor FD
+ *   probe open-write PATH    open PATH for writing (e.g. /proc/1/exe)
+ *   probe tiocsti            push a character into stdin's terminal
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/keyctl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int
+report (long r)
+{
+  if (r >= 0)
+    printf ("ok\n");
+  else
+    printf ("%s\n", strerrorname_np (errno) ? strerrorname_np (errno) : "?");
+  return 0;
+}
+
+struct call
+{
+  const char *name;
+  long nr;
+  long a[6];
+};
+
+/* Arguments that would do nothing harmful even where a call is allowed:
+ * bad pointers, flags the kernel rejects, names that do not exist. */
+static const struct call calls[] = {
+  { "keyctl", SYS_keyctl, { KEYCTL_GET_KEYRING_ID, -1, 0 } },
+  { "add_key", SYS_add_key, { 0, 0, 0, 0, 0 } },
+  { "request_key", SYS_request_key, { 0, 0, 0, 0 } },
+  { "bpf", SYS_bpf, { 0, 0, 0 } },
+  { "perf_event_open", SYS_perf_event_open, { 0, 0, -1, -1, 0 } },
+  { "userfaultfd", SYS_userfaultfd, { 0 } },
+  { "kexec_load", SYS_kexec_load, { 0, 0, 0, 0 } },
+  { "kexec_file_load", SYS_kexec_file_load, { -1, -1, 0, 0, 0 } },
+  { "init_module", SYS_init_module, { 0, 0, 0 } },
+  { "finit_module", SYS_finit_module, { -1, 0, 0 } },
+  { "delete_module", SYS_delete_module, { 0, 0 } },
+  { "open_by_handle_at", SYS_open_by_handle_at, { -1, 0, 0 } },
+  { "name_to_handle_at", SYS_name_to_handle_at, { -1, 0, 0, 0, 0 } },
+  { "swapon", SYS_swapon, { 0, 0 } },
+  { "swapoff", SYS_swapoff, { 0 } },
+  { "reboot", SYS_reboot, { 0, 0, 0, 0 } },
+  { "acct", SYS_acct, { 0 } },
+  { "iopl", SYS_iopl, { 3 } },
+  { "ioperm", SYS_ioperm, { 0x80, 1, 1 } },
+  { "io_uring_setup", SYS_io_uring_setup, { 1, 0 } },
+  { "mount", SYS_mount, { 0, 0, 0, 0, 0 } },
+  { "umount2", SYS_umount2, { 0, 0 } },
+  { "pivot_root", SYS_pivot_root, { 0, 0 } },
+  { "chroot", SYS_chroot, { 0 } },
+  { "fsopen", SYS_fsopen, { 0, 0 } },
+  { "fsmount", SYS_fsmount, { -1, 0, 0 } },
+  { "open_tree", SYS_open_tree, { -1, 0, 0 } },
+  { "move_mount", SYS_move_mount, { -1, 0, -1, 0, 0 } },
+  { "mount_setattr", SYS_mount_setattr, { -1, 0, 0, 0, 0 } },
+  { "setns", SYS_setns, { -1, 0 } },
+  { "unshare-user", SYS_unshare, { CLONE_NEWUSER } },
+  { "unshare-mount", SYS_unshare, { CLONE_NEWNS } },
+  { "unshare-net", SYS_unshare, { CLONE_NEWNET } },
+  { "unshare-files", SYS_unshare, { CLONE_FILES } },
+  { "clone3", SYS_clone3, { 0, 0 } },
+  { "socket-vsock", SYS_socket, { 40, SOCK_STREAM, 0 } },
+  /* The family is an int: the kernel reads the low 32 bits only. */
+  { "socket-vsock-high-bits", SYS_socket, { 0x100000028L, SOCK_STREAM, 0 } },
+  { "socket-unix", SYS_socket, { AF_UNIX, SOCK_STREAM, 0 } },
+  { "personality-read-implies-exec", SYS_personality, { 0x0400000 } },
+  { "personality-query", SYS_personality, { 0xffffffffL } },
+  { "getpid", SYS_getpid, { 0 } },
+  /* No such call on x86_64: what a profile does not name. */
+  { "unknown-syscall", 1000, { 0 } },
+  { NULL, 0, { 0 } },
+};
+
+/* clone with CLONE_NEWUSER: the child (if any) exits at once. */
+static int
+clone_newuser (void)
+{
+  long r = syscall (SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+  if (r == 0)
+    _exit (0);
+  if (r > 0)
+    waitpid ((pid_t) r, NULL, 0);
+  return report (r);
+}
+
+static int
+int80 (void)
+{
+  long r;
+  /* __NR_getpid is 20 in the i386 table. */
+  __asm__ volatile ("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+  if (r < 0 && r > -4096)
+    {
+      errno = (int) -r;
+      r = -1;
+    }
+  return report (r);
+}
+
+static int
+fds (void)
+{
+  int any = 0;
+  for (int fd = 3; fd < 1024; fd++)
+    if (fcntl (fd, F_GETFD) >= 0)
+      {
+        char link[64], target[256];
+        ssize_t n;
+        snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+        n = readlink (link, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        /* The probe's own /proc read is not a leak. */
+        printf ("%d %s\n", fd, target);
+        any = 1;
+      }
+  if (!any)
+    printf ("none\n");
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc == 3 && strcmp (argv[1], "syscall") == 0)
+    {
+      if (strcmp (argv[2], "clone-newuser") == 0)
+        return clone_newuser ();
+      for (const struct call *c = calls; c->name; c++)
+        if (strcmp (c->name, argv[2]) == 0)
+          return report (syscall (c->nr, c->a[0], c->a[1], c->a[2], c->a[3],
+                                  c->a[4], c->a[5]));
+      fprintf (stderr, "probe: no call %s\n", argv[2]);
+      return 2;
+    }
+  if (argc == 2 && strcmp (argv[1], "int80") == 0)
+    return int80 ();
+  if (argc == 2 && strcmp (argv[1], "x32") == 0)
+    return report (syscall (0x40000000L | 39));
+  if (argc == 2 && strcmp (argv[1], "fds") == 0)
+    return fds ();
+  if (argc == 3 && strcmp (argv[1], "ptrace") == 0)
+    {
+      pid_t pid = (pid_t) atoi (argv[2]);
+      long r = ptrace (PTRACE_ATTACH, pid, 0, 0);
+      if (r == 0)
+        {
+          waitpid (pid, NULL, __WALL);
+          ptrace (PTRACE_DETACH, pid, 0, 0);
+        }
+      return report (r);
+    }
+  if (argc == 4 && strcmp (argv[1], "getfd") == 0)
+    {
+      int pidfd = (int) syscall (SYS_pidfd_open, atoi (argv[2]), 0);
+      if (pidfd < 0)
+        return report (-1);
+      return report (syscall (SYS_pidfd_getfd, pidfd, atoi (argv[3]), 0));
+    }
+  if (argc == 3 && strcmp (argv[1], "open-write") == 0)
+    return report (open (argv[2], O_WRONLY | O_CLOEXEC));
+  if (argc == 2 && strcmp (argv[1], "tiocsti") == 0)
+    {
+      char c = '#';
+      return report (ioctl (0, TIOCSTI, &c));
+    }
+  fprintf (stderr, "usage: see tests/security/probe.c\n");
+  return 2;
+}
