@@ -78,6 +78,15 @@ if [ -x "$NSBOX_BIN" ]; then
 	NSBOX="$T/bin/nsbox run -t host shell -- -c true"
 	# The same without the seccomp filter: what the filter adds to a start.
 	NSBOX_NOSECCOMP="$T/bin/nsbox run -t host --security-opt seccomp=unconfined shell -- -c true"
+	# A warm start on an image template: the fixture busybox image, loaded
+	# into the bench user's store (its own sandbox: --name).
+	mkdir -p "$T/fx" && chmod 755 "$T" "$T/fx"
+	if sh "$SRC/tests/fixtures/build-images.sh" "$T/fx" >/dev/null 2>&1 &&
+		chmod -R a+rX "$T/fx" && as_user "$T/bin/nsbox" load -i "$T/fx/oci" >/dev/null; then
+		NSBOX_IMAGE="$T/bin/nsbox run -t localhost/oci:latest --name bench-image shell -- -c true"
+	else
+		say "could not load the fixture image: no nsbox-image row"
+	fi
 else
 	say "nsbox: $NSBOX_BIN not built"; status=1; NSBOX=""
 fi
@@ -100,6 +109,7 @@ try bwrap "$BWRAP"
 try crun "$CRUN"
 [ -n "$NSBOX" ] && try nsbox "$NSBOX"
 [ -n "$NSBOX" ] && try nsbox-noseccomp "$NSBOX_NOSECCOMP"
+[ -n "${NSBOX_IMAGE:-}" ] && try nsbox-image "$NSBOX_IMAGE"
 [ ${#names[@]} -gt 0 ] || { say "nothing to benchmark"; exit 1; }
 
 hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/results.json")
@@ -144,6 +154,11 @@ if "crun-net" in med:
     print("(crun is timed inside `unshare -Urm` + a tmpfs over /sys/fs/cgroup/unified, which"
           " crun 1.8.1 needs on this hybrid cgroup host; crun-wrapper is that wrapper alone)")
 print()
+if "nsbox-image" in med:
+    for o in ("bwrap", "crun", "crun-net"):
+        if o in med and med[o] > 0:
+            print(f'nsbox-image vs {"crun" if o == "crun-net" else o}: {med["nsbox-image"] / med[o]:.2f}x'
+                  + (" (wrapper cost subtracted)" if o == "crun-net" else ""))
 if "nsbox" in med and "nsbox-noseccomp" in med:
     print(f'seccomp filter: nsbox / nsbox-noseccomp = {med["nsbox"] / med["nsbox-noseccomp"]:.2f}x '
           f'({med["nsbox"] - med["nsbox-noseccomp"]:+.2f} ms)')

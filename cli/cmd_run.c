@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 #include "cli/plan.h"
 #include "cli/profile.h"
+#include "cli/run_image.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -26,6 +27,7 @@ struct run_opts
   const char *name;
   const char *agent;
   const char *seccomp; /* --security-opt seccomp=...: a file, "unconfined" */
+  const char *pull;    /* --pull always|missing|never */
   char **args;
   int n_args;
 };
@@ -37,7 +39,9 @@ run_usage (FILE *out)
          "[-- ARGS...]\n"
          "  -w, --workspace DIR   the workspace (default: the current "
          "directory)\n"
-         "  -t, --template NAME   the template (default: the agent's; 'host')\n"
+         "  -t, --template NAME   the template: 'host' or an image (default: "
+         "the agent's)\n"
+         "      --pull POLICY     missing (default), always or never\n"
          "      --name NAME       use the sandbox called NAME\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
@@ -53,6 +57,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "template", required_argument, NULL, 't' },
           { "name", required_argument, NULL, 'n' },
           { "security-opt", required_argument, NULL, 's' },
+          { "pull", required_argument, NULL, 'p' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   int c;
@@ -70,6 +75,14 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'n':
         o->name = optarg;
+        break;
+      case 'p':
+        if (strcmp (optarg, "always") && strcmp (optarg, "missing")
+            && strcmp (optarg, "never"))
+          return nb_error_make (err, 0, "run: --pull %s: expects always, "
+                                        "missing or never",
+                                optarg);
+        o->pull = optarg;
         break;
       case 's':
         if (strncmp (optarg, "seccomp=", 8) != 0 || optarg[8] == '\0')
@@ -135,8 +148,8 @@ resolve_workspace (const char *given, const char *home, char **out,
   return *out ? 0 : nb_error_make (err, ENOMEM, "workspace");
 }
 
-static int
-push_env (char ***env, size_t *n, const char *key, const char *value)
+int
+sb_env_push (char ***env, size_t *n, const char *key, const char *value)
 {
   char *kv = NULL, **nenv;
   if (value == NULL)
@@ -170,18 +183,18 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   json_t *v;
   int r = 0;
 
-  r |= push_env (&env, &n, "PATH",
+  r |= sb_env_push (&env, &n, "PATH",
                  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  r |= push_env (&env, &n, "HOME", home);
-  r |= push_env (&env, &n, "USER", user);
-  r |= push_env (&env, &n, "LOGNAME", user);
-  r |= push_env (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
+  r |= sb_env_push (&env, &n, "HOME", home);
+  r |= sb_env_push (&env, &n, "USER", user);
+  r |= sb_env_push (&env, &n, "LOGNAME", user);
+  r |= sb_env_push (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
   for (const char *const *p = passed; *p; p++)
-    r |= push_env (&env, &n, *p, getenv (*p));
-  r |= push_env (&env, &n, "container", "nsbox");
-  r |= push_env (&env, &n, "NSBOX_SANDBOX", sb->name);
+    r |= sb_env_push (&env, &n, *p, getenv (*p));
+  r |= sb_env_push (&env, &n, "container", "nsbox");
+  r |= sb_env_push (&env, &n, "NSBOX_SANDBOX", sb->name);
   json_object_foreach (prof->env, key, v)
-      r |= push_env (&env, &n, key, json_string_value (v));
+      r |= sb_env_push (&env, &n, key, json_string_value (v));
   if (r < 0)
     {
       nb_free_strvp (&env);
@@ -263,12 +276,6 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   if (sb_profile_load (o.agent ? o.agent : "shell", &prof, err) < 0)
     return -1;
   tmpl = o.template_name ? o.template_name : prof->template_name;
-  if (strcmp (tmpl, "host") != 0)
-    {
-      nb_error_make (err, 0, "template %s: not available", tmpl);
-      nb_error_hint (err, "this build runs the 'host' template only");
-      goto out;
-    }
   if (resolve_workspace (o.workspace, home, &workspace, err) < 0)
     goto out;
   if (sb_sandbox_open (workspace, o.agent ? o.agent : "shell", o.name, tmpl,
@@ -281,13 +288,30 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       nb_error_make (err, ENOMEM, "run");
       goto out;
     }
-  if (sb_plan_host_rootfs (rootfs, err) < 0)
-    goto out;
   if (seccomp_profile (o.seccomp, &seccomp, err) < 0)
     goto out;
   cmd = make_argv (prof, o.args, o.n_args);
+  if (cmd == NULL)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  if (strcmp (tmpl, "host") != 0)
+    {
+      struct sb_image_run ir = { .template_name = tmpl,
+                                 .pull = o.pull ? o.pull : "missing",
+                                 .argv = (const char *const *) cmd,
+                                 .rootfs = rootfs,
+                                 .terminal = terminal,
+                                 .seccomp = seccomp };
+      if (sb_image_plan (sb, prof, &ir, &json, err) < 0)
+        goto out;
+      goto planned;
+    }
+  if (sb_plan_host_rootfs (rootfs, err) < 0)
+    goto out;
   env = make_env (sb, prof, home, user, terminal);
-  if (cmd == NULL || env == NULL)
+  if (env == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
       goto out;
@@ -311,6 +335,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
     if (sb_plan_host_spec (&plan, &json, err) < 0)
       goto out;
   }
+planned:
   /* The plan is a standard config.json: kept in the sandbox's runtime dir
    * for inspection, and executed by the same engine as `nsbox oci`. */
   text = json_dumps (json, JSON_INDENT (2));

@@ -64,6 +64,18 @@ int img_call_mapped (int (*fn) (void *, nb_error_t *), void *arg,
  * NULL. */
 char *img_layer_mapping (struct img_ctx *c, const char *diff_id);
 
+/* Pull REF as `nsbox pull [-q] REF` does (insecure registries from the
+ * user's config.json). */
+int img_pull (const char *ref, bool quiet, nb_error_t *err);
+/* An image template for `nsbox run -t REF`: resolved in the store -- pulled
+ * first when PULL is "always", or when it is missing and PULL is "missing"
+ * -- its layers extracted, and described in *OUT:
+ *   {"ref", "digest" (manifest), "layers": [dirs, lowest first],
+ *    "mapping" (the id mapping the layers are stored with),
+ *    "config": the image config's "config" object (Env, User, ...)}. */
+int img_template (const char *ref, const char *pull, json_t **out,
+                  nb_error_t *err);
+
 int img_cmd_pull (int argc, char **argv);
 int img_cmd_load (int argc, char **argv);
 int img_cmd_images (int argc, char **argv);

@@ -252,6 +252,20 @@ out:
 }
 
 int
+img_pull (const char *ref, bool quiet, nb_error_t *err)
+{
+  const char *insecure[MAX_INSECURE + 1] = { NULL };
+  json_t *config = NULL;
+  size_t n = 0;
+  int ret = config_insecure (insecure, &n, &config, err);
+
+  if (ret == 0)
+    ret = pull (ref, insecure, quiet, err);
+  json_decref (config);
+  return ret;
+}
+
+int
 img_cmd_pull (int argc, char **argv)
 {
   static const struct option longopts[]

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +120,120 @@ sb_plan_host_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
     json_object_set (linux_, "seccomp", p->seccomp);
   spec = json_pack ("{s:s, s:{s:s, s:b}, s:s, s:o, s:o, s:o}", "ociVersion",
                     "1.0.2", "root", "path", p->rootfs, "readonly", 1,
+                    "hostname", p->hostname, "process", process, "mounts",
+                    mounts, "linux", linux_);
+  if (spec == NULL)
+    return nb_error_make (err, ENOMEM, "plan the sandbox");
+  *out = spec;
+  return 0;
+}
+
+/* Docker's default set: what root in a container may do to its own files
+ * and processes -- here only inside the sandbox's user namespace. */
+static const char *const docker_caps[]
+    = { "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",
+        "CAP_FSETID", "CAP_KILL",         "CAP_SETGID",
+        "CAP_SETUID", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT", "CAP_SETFCAP",  "CAP_AUDIT_WRITE", NULL };
+
+static json_t *
+maps_json (const struct rt_idmap *m, size_t n)
+{
+  json_t *a = json_array ();
+  for (size_t i = 0; i < n; i++)
+    json_array_append_new (a, json_pack ("{s:I, s:I, s:I}", "containerID",
+                                         (json_int_t) m[i].container_id,
+                                         "hostID", (json_int_t) m[i].host_id,
+                                         "size", (json_int_t) m[i].size));
+  return a;
+}
+
+/* overlay's lowerdir lists the top layer first. */
+static char *
+lowerdir_option (const char *const *layers)
+{
+  size_t n = 0, len = strlen ("lowerdir=") + 1;
+  char *opt, *p;
+
+  while (layers[n])
+    len += strlen (layers[n++]) + 1;
+  opt = malloc (len);
+  if (opt == NULL)
+    return NULL;
+  p = stpcpy (opt, "lowerdir=");
+  for (size_t i = n; i-- > 0;)
+    {
+      p = stpcpy (p, layers[i]);
+      if (i)
+        *p++ = ':';
+    }
+  *p = '\0';
+  return opt;
+}
+
+int
+sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
+{
+  static const char *const proc_opts[] = { "nosuid", "noexec", "nodev", NULL };
+  static const char *const dev_opts[]
+      = { "nosuid", "strictatime", "mode=755", "size=65536k", NULL };
+  static const char *const pts_opts[] = { "nosuid", "noexec", "newinstance",
+                                          "ptmxmode=0666", "mode=0620", NULL };
+  static const char *const shm_opts[]
+      = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL };
+  static const char *const mq_opts[] = { "nosuid", "noexec", "nodev", NULL };
+  static const char *const sys_opts[]
+      = { "nosuid", "noexec", "nodev", "ro", NULL };
+  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  static const char *const ns[]
+      = { "user", "mount", "pid", "uts", "ipc", "network", "cgroup", NULL };
+  cleanup_free char *lower = lowerdir_option (p->layers);
+  cleanup_free char *upper = NULL, *work = NULL;
+  json_t *spec, *mounts = json_array (), *process, *linux_, *caps;
+  json_t *nsarr = json_array ();
+
+  if (lower == NULL || asprintf (&upper, "upperdir=%s", p->upper) < 0
+      || asprintf (&work, "workdir=%s", p->work) < 0)
+    return nb_error_make (err, ENOMEM, "plan the sandbox");
+  {
+    /* userxattr: whiteouts and opaque dirs as user.overlay.* xattrs, the
+     * only kind an unprivileged overlay may write (what the extractor made
+     * of the image's whiteouts). */
+    const char *root_opts[] = { lower, upper, work, "userxattr", NULL };
+    json_array_append_new (mounts,
+                           mount_json ("/", "overlay", "overlay", root_opts));
+  }
+  json_array_append_new (mounts, mount_json ("/proc", "proc", "proc", proc_opts));
+  json_array_append_new (mounts, mount_json ("/dev", "tmpfs", "tmpfs", dev_opts));
+  json_array_append_new (mounts,
+                         mount_json ("/dev/pts", "devpts", "devpts", pts_opts));
+  json_array_append_new (mounts, mount_json ("/dev/shm", "tmpfs", "shm", shm_opts));
+  json_array_append_new (mounts,
+                         mount_json ("/dev/mqueue", "mqueue", "mqueue", mq_opts));
+  json_array_append_new (mounts, mount_json ("/sys", "sysfs", "sysfs", sys_opts));
+  json_array_append_new (mounts,
+                         mount_json (p->workspace, "bind", p->workspace, rw_bind));
+  for (const char *const *n = ns; *n; n++)
+    json_array_append_new (nsarr, json_pack ("{s:s}", "type", *n));
+  caps = strv_json (docker_caps);
+  process = json_pack (
+      "{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:b, s:{s:O, s:O, s:O, s:[], "
+      "s:[]}}",
+      "terminal", p->terminal, "user", "uid", (json_int_t) p->uid, "gid",
+      (json_int_t) p->gid, "args", strv_json (p->argv), "env",
+      strv_json (p->env), "cwd", p->workspace, "noNewPrivileges",
+      p->no_new_privs, "capabilities", "bounding", caps, "effective", caps,
+      "permitted", caps, "inheritable", "ambient");
+  json_decref (caps);
+  linux_ = json_pack ("{s:o, s:o, s:o, s:o, s:o}", "namespaces", nsarr,
+                      "uidMappings", maps_json (p->uid_maps, p->n_uid_maps),
+                      "gidMappings", maps_json (p->gid_maps, p->n_gid_maps),
+                      "maskedPaths", strv_json (masked_paths),
+                      "readonlyPaths", strv_json (readonly_paths));
+  if (linux_ && p->seccomp)
+    json_object_set (linux_, "seccomp", p->seccomp);
+  spec = json_pack ("{s:s, s:{s:s, s:b}, s:s, s:o, s:o, s:o}", "ociVersion",
+                    "1.0.2", "root", "path", p->rootfs, "readonly", 0,
                     "hostname", p->hostname, "process", process, "mounts",
                     mounts, "linux", linux_);
   if (spec == NULL)

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "runtime/base/error.h"
+#include "runtime/spec.h"
 
 struct sb_plan
 {
@@ -23,6 +24,12 @@ struct sb_plan
   bool terminal;
   json_t *seccomp;          /* linux.seccomp (a reference is taken); NULL:
                                none */
+  /* Image templates only: */
+  const char *const *layers; /* the image's layer dirs, lowest first */
+  const char *upper, *work;  /* the sandbox's overlay upper and work dirs */
+  const struct rt_idmap *uid_maps, *gid_maps; /* the layers' mapping */
+  size_t n_uid_maps, n_gid_maps;
+  bool no_new_privs;
 };
 
 /* The host template: the host's system folders read-only, nothing of its
@@ -30,6 +37,13 @@ struct sb_plan
  * home; the workspace at its own path. */
 int sb_plan_host_spec (const struct sb_plan *plan, json_t **out,
                        nb_error_t *err);
+/* An image template: the image's layers under the sandbox's own upper dir
+ * as the root (an overlay mount of "/"), a fresh /proc, /dev, /sys, the
+ * workspace at its own path; the agent runs as root of the sandbox (mapped
+ * to the user) with Docker's default capabilities inside the sandbox's user
+ * namespace only. */
+int sb_plan_image_spec (const struct sb_plan *plan, json_t **out,
+                        nb_error_t *err);
 /* Make the host template's root directory: an empty dir, plus the host's
  * top-level symlinks (/bin -> usr/bin on merged-/usr systems) so that paths
  * resolve as they do on the host. */

@@ -78,6 +78,9 @@ sb_sandbox_free (struct sb_sandbox *sb)
   free (sb->dir);
   free (sb->home);
   free (sb->run_dir);
+  free (sb->upper);
+  free (sb->work);
+  json_decref (sb->record);
   free (sb);
 }
 
@@ -118,7 +121,7 @@ write_record (struct sb_sandbox *sb, const char *ws, nb_error_t *err)
       return nb_error_make (err, ENOMEM, "sandbox %s", sb->id);
     }
   text = json_dumps (j, JSON_INDENT (2) | JSON_SORT_KEYS);
-  json_decref (j);
+  sb->record = j;
   if (text == NULL)
     return nb_error_make (err, ENOMEM, "sandbox %s", sb->id);
   return nb_write_file_atomic (path, text, strlen (text), 0600, 1, err);
@@ -130,12 +133,13 @@ check_record (struct sb_sandbox *sb, const char *path, const char *ws,
               nb_error_t *err)
 {
   json_t *j = nb_json_load_file (path, err);
-  const char *recorded;
+  const char *recorded, *tmpl;
   int ret = 0;
 
   if (j == NULL)
     return nb_error_wrap (err, "sandbox %s", sb->id);
   recorded = json_string_value (json_object_get (j, "workspace"));
+  tmpl = json_string_value (json_object_get (j, "template"));
   if (recorded == NULL || strcmp (recorded, sb->workspace) != 0)
     {
       nb_error_make (err, 0,
@@ -143,6 +147,16 @@ check_record (struct sb_sandbox *sb, const char *path, const char *ws,
                      sb->name, recorded ? recorded : "(unknown)",
                      sb->workspace);
       ret = nb_error_hint (err, "pick another --name");
+    }
+  else if (tmpl && strcmp (tmpl, sb->template_name) != 0)
+    {
+      /* Its upper dir holds changes made over that template's files. */
+      nb_error_make (err, 0,
+                     "sandbox %s was created with the template %s, not %s",
+                     sb->name, tmpl, sb->template_name);
+      ret = nb_error_hint (err, "run it with -t %s, or use another --name "
+                                "for a sandbox of %s",
+                           tmpl, sb->template_name);
     }
   else if (json_string_value (json_object_get (j, "workspace_id")) == NULL
            || strcmp (json_string_value (json_object_get (j, "workspace_id")),
@@ -162,8 +176,32 @@ check_record (struct sb_sandbox *sb, const char *path, const char *ws,
       else
         ret = nb_write_file_atomic (path, text, strlen (text), 0600, 1, err);
     }
-  json_decref (j);
+  if (ret == 0)
+    sb->record = j;
+  else
+    json_decref (j);
   return ret;
+}
+
+json_t *
+sb_sandbox_image (const struct sb_sandbox *sb)
+{
+  return json_object_get (sb->record, "image");
+}
+
+int
+sb_sandbox_save_image (struct sb_sandbox *sb, json_t *image, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (sb->dir, "sandbox.json");
+  cleanup_free char *text = NULL;
+
+  if (sb->record == NULL)
+    return nb_error_make (err, 0, "sandbox %s: no record", sb->name);
+  json_object_set (sb->record, "image", image);
+  text = json_dumps (sb->record, JSON_INDENT (2) | JSON_SORT_KEYS);
+  if (text == NULL || path == NULL)
+    return nb_error_make (err, ENOMEM, "sandbox %s", sb->name);
+  return nb_write_file_atomic (path, text, strlen (text), 0600, 1, err);
 }
 
 int
@@ -191,6 +229,8 @@ sb_sandbox_open (const char *workspace, const char *agent, const char *name,
   if (asprintf (&sb->dir, "%s/sandboxes/%s", data, sb->id) < 0
       || asprintf (&sb->home, "%s/home", sb->dir) < 0
       || asprintf (&sb->run_dir, "%s/%s", run, sb->id) < 0
+      || asprintf (&sb->upper, "%s/upper", sb->dir) < 0
+      || asprintf (&sb->work, "%s/work", sb->dir) < 0
       || asprintf (&record, "%s/sandbox.json", sb->dir) < 0 || !sb->name
       || !sb->workspace || !sb->agent || !sb->template_name)
     return nb_error_make (err, ENOMEM, "sandbox");

@@ -17,7 +17,10 @@ struct sb_sandbox
   char *dir;       /* sandboxes/<id> */
   char *home;      /* sandboxes/<id>/home */
   char *run_dir;   /* runtime dir for this sandbox: the bundle */
+  char *upper;     /* sandboxes/<id>/upper: an image template's changes */
+  char *work;      /* sandboxes/<id>/work: overlayfs's work dir */
   int created;     /* made by this call */
+  json_t *record;  /* sandbox.json as read or written */
 };
 
 /* The id: 12 hex digits of sha256 over the workspace's real path and the
@@ -31,5 +34,11 @@ int sb_sandbox_open (const char *workspace, const char *agent,
                      const char *name, const char *template_name,
                      struct sb_sandbox **out, nb_error_t *err);
 void sb_sandbox_free (struct sb_sandbox *sb);
+/* What an image template resolved to when the sandbox was created (see
+ * img_template), or NULL: borrowed from the record. */
+json_t *sb_sandbox_image (const struct sb_sandbox *sb);
+/* Record IMAGE in sandbox.json, so that later runs need not resolve it. */
+int sb_sandbox_save_image (struct sb_sandbox *sb, json_t *image,
+                           nb_error_t *err);
 
 #endif

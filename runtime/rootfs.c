@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -289,23 +291,127 @@ readonly_paths (int rootfd, const char *const *paths, nb_error_t *err)
   return 0;
 }
 
+/* An overlay mount whose destination is "/" is the rootfs itself (nsbox's
+ * image templates: the image's layers under the sandbox's own upper dir),
+ * mounted on root.path in the sandbox's mount namespace -- rootless overlay
+ * needs the user namespace that owns it. */
+static bool
+is_overlay_root (const struct rt_mount *m)
+{
+  return m->type && strcmp (m->type, "overlay") == 0
+         && strcmp (m->destination, "/") == 0;
+}
+
+/* mount(2) takes one page of options, and layer paths are long: when every
+ * lowerdir shares one parent (nsbox's layers/), name them from there. */
+static char *
+shorten_lowerdirs (const char *data, char **cwd)
+{
+  const char *lo = strstr (data, "lowerdir=");
+  char *out = NULL, *list, *end, *parent = NULL;
+  size_t plen = 0;
+
+  *cwd = NULL;
+  if (lo == NULL || (lo != data && lo[-1] != ','))
+    return strdup (data);
+  list = strndup (lo + 9, strcspn (lo + 9, ","));
+  if (list == NULL)
+    return NULL;
+  for (char *p = list; *p; p = *end ? end + 1 : end)
+    {
+      char *slash;
+      end = p + strcspn (p, ":");
+      slash = memrchr (p, '/', (size_t) (end - p));
+      if (p[0] != '/' || slash == NULL || slash == p)
+        goto keep;
+      if (parent == NULL)
+        {
+          parent = p;
+          plen = (size_t) (slash - p);
+        }
+      else if ((size_t) (slash - p) != plen || memcmp (p, parent, plen) != 0)
+        goto keep;
+    }
+  if (parent == NULL)
+    goto keep;
+  {
+    size_t o = 0;
+    char *short_list = malloc (strlen (list) + 1);
+    if (short_list == NULL)
+      goto keep;
+    for (char *p = list; *p; p = *end ? end + 1 : end)
+      {
+        end = p + strcspn (p, ":");
+        if (o)
+          short_list[o++] = ':';
+        memcpy (short_list + o, p + plen + 1, (size_t) (end - p) - plen - 1);
+        o += (size_t) (end - p) - plen - 1;
+      }
+    short_list[o] = '\0';
+    *cwd = strndup (parent, plen);
+    if (asprintf (&out, "%.*slowerdir=%s%s", (int) (lo - data), data,
+                  short_list, lo + 9 + strlen (list))
+        < 0)
+      out = NULL;
+    free (short_list);
+  }
+  free (list);
+  return out;
+keep:
+  free (list);
+  return strdup (data);
+}
+
+static int
+mount_overlay_root (const char *root, const struct rt_mount *m,
+                    nb_error_t *err)
+{
+  cleanup_free char *cwd = NULL;
+  cleanup_free char *data = shorten_lowerdirs (m->data ? m->data : "", &cwd);
+  int e;
+
+  if (data == NULL)
+    return nb_error_make (err, ENOMEM, "mount the overlay rootfs");
+  if (cwd && chdir (cwd) < 0)
+    return nb_error_make (err, errno, "chdir to the layers in %s", cwd);
+  if (mount ("overlay", root, "overlay", m->flags, data) == 0)
+    return chdir ("/") < 0 ? nb_error_make (err, errno, "chdir /") : 0;
+  e = errno;
+  nb_error_make (err, e, "mount the overlay rootfs on %s", root);
+  if (e == EPERM || e == ENODEV)
+    nb_error_hint (err, "overlayfs in a user namespace needs Linux 5.11 or "
+                        "later and the overlay module: run 'nsbox doctor'");
+  else if (e == EINVAL || e == EOPNOTSUPP)
+    nb_error_hint (err, "the sandbox's upper dir must be on a filesystem with "
+                        "user extended attributes (ext4, xfs, btrfs, tmpfs)");
+  return -1;
+}
+
 int
 rt_rootfs_setup (const struct rt_spec *spec, nb_error_t *err)
 {
   cleanup_close int rootfd = -1;
+  size_t first = 0;
 
   /* Nothing we mount may propagate back to the host. */
   if (mount (NULL, "/", NULL, spec->rootfs_propagation, NULL) < 0)
     return nb_error_make (err, errno, "make / private");
   /* The root must be a mount point for pivot_root. */
-  if (mount (spec->root_path, spec->root_path, NULL, MS_BIND | MS_REC, NULL)
-      < 0)
+  if (spec->n_mounts > 0 && is_overlay_root (&spec->mounts[0]))
+    {
+      if (mount_overlay_root (spec->root_path, &spec->mounts[0], err) < 0)
+        return -1;
+      first = 1;
+    }
+  else if (mount (spec->root_path, spec->root_path, NULL, MS_BIND | MS_REC,
+                  NULL)
+           < 0)
     return nb_error_make (err, errno, "bind the rootfs %s", spec->root_path);
   rootfd = open (spec->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     return nb_error_make (err, errno, "open the rootfs %s", spec->root_path);
 
-  for (size_t i = 0; i < spec->n_mounts; i++)
+  for (size_t i = first; i < spec->n_mounts; i++)
     if (do_mount (rootfd, &spec->mounts[i], err) < 0)
       return -1;
   if (has_mount_at (spec, "/dev") && setup_dev (rootfd, err) < 0)

@@ -150,6 +150,60 @@ test_every_namespace_and_a_single_id_mapping (void **state)
   rt_spec_free (s);
 }
 
+static void
+test_an_image_template_is_an_overlay_root_of_its_layers_top_first (void **state)
+{
+  (void) state;
+  static const char *const layers[]
+      = { "/d/layers/aaa", "/d/layers/bbb", "/d/layers/ccc", NULL };
+  static const struct rt_idmap uids[] = { { 0, 1000, 1 }, { 1, 100000, 65536 } };
+  struct sb_plan p = {
+    .rootfs = "/run/nsbox/abc/rootfs",
+    .workspace = "/home/u/proj",
+    .hostname = "proj-shell",
+    .argv = argv_,
+    .env = env_,
+    .layers = layers,
+    .upper = "/d/sandboxes/abc/upper",
+    .work = "/d/sandboxes/abc/work",
+    .uid_maps = uids,
+    .n_uid_maps = 2,
+    .gid_maps = uids,
+    .n_gid_maps = 2,
+    .no_new_privs = false,
+  };
+  nb_error_t err = NULL;
+  json_t *j = NULL;
+  struct rt_spec *s = NULL;
+  const struct rt_mount *ws;
+
+  assert_int_equal (sb_plan_image_spec (&p, &j, &err), 0);
+  assert_int_equal (rt_spec_from_json (j, "/", &s, &err), 0);
+  json_decref (j);
+  /* The root overlay comes first: everything else is mounted on it. */
+  assert_string_equal (s->mounts[0].destination, "/");
+  assert_string_equal (s->mounts[0].type, "overlay");
+  assert_non_null (strstr (s->mounts[0].data,
+                           "lowerdir=/d/layers/ccc:/d/layers/bbb:/d/layers/aaa"));
+  assert_non_null (strstr (s->mounts[0].data, "upperdir=/d/sandboxes/abc/upper"));
+  assert_non_null (strstr (s->mounts[0].data, "workdir=/d/sandboxes/abc/work"));
+  assert_non_null (strstr (s->mounts[0].data, "userxattr"));
+  ws = find_mount (s, "/home/u/proj", NULL);
+  assert_non_null (ws);
+  assert_true (ws->bind);
+  assert_string_equal (s->cwd, "/home/u/proj");
+  assert_false (s->root_readonly);
+  assert_int_equal (s->uid, 0);
+  assert_int_equal (s->n_uid_maps, 2);
+  assert_int_equal (s->uid_maps[1].host_id, 100000);
+  assert_false (s->no_new_privileges);
+  /* Docker's default set, no more: CAP_SYS_ADMIN is not in it. */
+  assert_true (s->caps_bounding[0] >= 0);
+  for (const int *c = s->caps_bounding; *c >= 0; c++)
+    assert_int_not_equal (*c, 21 /* CAP_SYS_ADMIN */);
+  rt_spec_free (s);
+}
+
 int
 main (void)
 {
@@ -160,6 +214,7 @@ main (void)
     cmocka_unit_test (test_nothing_private_of_the_host_is_mounted),
     cmocka_unit_test (test_system_folders_are_read_only_and_the_root_too),
     cmocka_unit_test (test_every_namespace_and_a_single_id_mapping),
+    cmocka_unit_test (test_an_image_template_is_an_overlay_root_of_its_layers_top_first),
   };
   return cmocka_run_group_tests_name ("plan", tests, NULL, NULL);
 }

@@ -1,0 +1,167 @@
+#define _GNU_SOURCE
+#include "cli/run_image.h"
+#include "cli/plan.h"
+#include "cli/template.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The recorded image is usable as it is: the same template, every layer
+ * still extracted (a prune may have removed one). */
+static bool
+record_usable (json_t *image, const char *pull)
+{
+  json_t *l;
+  size_t i;
+
+  if (image == NULL || strcmp (pull, "always") == 0)
+    return false;
+  json_array_foreach (json_object_get (image, "layers"), i, l)
+  {
+    struct stat st;
+    const char *dir = json_string_value (l);
+    if (dir == NULL || stat (dir, &st) < 0 || !S_ISDIR (st.st_mode))
+      return false;
+  }
+  return json_array_size (json_object_get (image, "layers")) > 0;
+}
+
+/* The image's Env, then what nsbox sets (as make_env does for the host):
+ * the host's own environment stays out. */
+static char **
+image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
+           json_t *config, int terminal)
+{
+  static const char *const passed[]
+      = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+          "COLORTERM", NULL };
+  const char *term = getenv ("TERM"), *key;
+  bool has_path = false, has_home = false;
+  char **env = NULL;
+  size_t n = 0, i;
+  json_t *v;
+  int r = 0;
+
+  json_array_foreach (json_object_get (config, "Env"), i, v)
+  {
+    const char *kv = json_string_value (v);
+    const char *eq = kv ? strchr (kv, '=') : NULL;
+    if (eq == NULL)
+      continue;
+    has_path = has_path || strncmp (kv, "PATH=", 5) == 0;
+    has_home = has_home || strncmp (kv, "HOME=", 5) == 0;
+    {
+      cleanup_free char *k = strndup (kv, (size_t) (eq - kv));
+      r |= k ? sb_env_push (&env, &n, k, eq + 1) : -1;
+    }
+  }
+  if (!has_path)
+    r |= sb_env_push (&env, &n, "PATH", "/usr/local/sbin:/usr/local/bin:"
+                                        "/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has_home)
+    r |= sb_env_push (&env, &n, "HOME", "/root");
+  r |= sb_env_push (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
+  for (const char *const *p = passed; *p; p++)
+    r |= sb_env_push (&env, &n, *p, getenv (*p));
+  r |= sb_env_push (&env, &n, "container", "nsbox");
+  r |= sb_env_push (&env, &n, "NSBOX_SANDBOX", sb->name);
+  json_object_foreach (prof->env, key, v)
+      r |= sb_env_push (&env, &n, key, json_string_value (v));
+  if (r < 0)
+    {
+      nb_free_strvp (&env);
+      return NULL;
+    }
+  return env;
+}
+
+int
+sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
+               const struct sb_image_run *run, json_t **spec, nb_error_t *err)
+{
+  struct rt_idmap uids[RT_MAX_IDMAPS], gids[RT_MAX_IDMAPS];
+  size_t nu = 0, ng = 0, i, nl;
+  json_t *image = sb_sandbox_image (sb), *fresh = NULL, *config, *l;
+  cleanup_free const char **layers = NULL;
+  cleanup_strv char **env = NULL;
+  const char *mapping, *user;
+  int ret = -1;
+
+  if (!record_usable (image, run->pull))
+    {
+      if (sb_template_resolve (run->template_name, run->pull, &fresh, err) < 0)
+        return -1;
+      if (sb_sandbox_save_image (sb, fresh, err) < 0)
+        goto out;
+      image = fresh;
+    }
+  mapping = json_string_value (json_object_get (image, "mapping"));
+  if (sb_template_mapping (mapping, uids, &nu, gids, &ng, RT_MAX_IDMAPS, err)
+      < 0)
+    goto out;
+  config = json_object_get (image, "config");
+  user = json_string_value (json_object_get (config, "User"));
+  /* Running as the image's own user needs layers stored with a mapping of
+   * that uid to the user (the keep-id mapping), which the store does not
+   * make yet: the agent is root of the sandbox, mapped to the user, so what
+   * it writes in the workspace is still the user's. */
+  if (user && *user && strcmp (user, "0") != 0 && strcmp (user, "root") != 0
+      && strncmp (user, "0:", 2) != 0 && strncmp (user, "root:", 5) != 0)
+    fprintf (stderr,
+             "nsbox: note: the image's user '%s' is not supported yet; the "
+             "agent runs as root of the sandbox\n",
+             user);
+  if (strncmp (mapping, "single ", 7) == 0 && sb->created)
+    fprintf (stderr, "nsbox: note: no subordinate ids for this user "
+                     "(/etc/subuid): every file of the image belongs to "
+                     "root inside, and only root exists there\n");
+  nl = json_array_size (json_object_get (image, "layers"));
+  layers = calloc (nl + 1, sizeof *layers);
+  env = image_env (sb, prof, config, run->terminal);
+  if (layers == NULL || env == NULL)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  json_array_foreach (json_object_get (image, "layers"), i, l)
+      layers[i] = json_string_value (l);
+  /* The upper dir is the merged root's own directory: 0755 as an image's
+   * root is; the rootfs is only where the overlay is mounted. */
+  if (nb_mkdir_p (sb->upper, 0755, err) < 0
+      || nb_mkdir_p (sb->work, 0700, err) < 0
+      || nb_mkdir_p (run->rootfs, 0755, err) < 0)
+    goto out;
+  {
+    struct sb_plan plan = {
+      .rootfs = run->rootfs,
+      .workspace = sb->workspace,
+      .hostname = sb->name,
+      .argv = run->argv,
+      .env = (const char *const *) env,
+      .uid = 0,
+      .gid = 0,
+      .terminal = run->terminal,
+      .seccomp = run->seccomp,
+      .layers = layers,
+      .upper = sb->upper,
+      .work = sb->work,
+      .uid_maps = uids,
+      .n_uid_maps = nu,
+      .gid_maps = gids,
+      .n_gid_maps = ng,
+      /* With subordinate ids the image's own setuid sudo may work: its root
+       * is root only in the sandbox's user namespace.  With one id there is
+       * nobody to become. */
+      .no_new_privs = strncmp (mapping, "subids ", 7) != 0,
+    };
+    ret = sb_plan_image_spec (&plan, spec, err);
+  }
+out:
+  json_decref (fresh);
+  return ret;
+}

@@ -1,0 +1,33 @@
+/* nsbox run on an image template (cli/cmd_run.c's other half). */
+#ifndef SB_RUN_IMAGE_H
+#define SB_RUN_IMAGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include "cli/profile.h"
+#include "cli/sandbox.h"
+#include "runtime/base/error.h"
+
+struct sb_image_run
+{
+  const char *template_name; /* as the user gave it */
+  const char *pull;          /* always, missing (default), never */
+  const char *const *argv;   /* the agent's command and arguments */
+  const char *rootfs;        /* an empty dir to mount the overlay on */
+  int terminal;
+  json_t *seccomp;
+};
+
+/* Plan SB on the image: from the sandbox's record when it has resolved the
+ * image before and its layers are there (no image library loaded), else
+ * through nsbox-oci.so (pulling the image first when needed), recording
+ * the answer.  *SPEC gets the OCI runtime spec. */
+int sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
+                   const struct sb_image_run *run, json_t **spec,
+                   nb_error_t *err);
+
+/* Add KEY=VALUE to a NULL-terminated environment (nothing when VALUE is
+ * NULL); -1 when out of memory.  In cli/cmd_run.c. */
+int sb_env_push (char ***env, size_t *n, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,176 @@
+#!/usr/bin/env bats
+# nsbox run -t IMAGE (nsbox-run(1)): any OCI image as a sandbox's template.
+# The rootfs is overlayfs: the image's extracted layers under the sandbox's
+# own upper dir, so what a run changes persists for that workspace and
+# nowhere else, and the layers themselves never change.  The agent runs as
+# root of the sandbox, mapped to the user; the layers' owners are as the
+# store keeps them (shifted into the subordinate range when the user has
+# one).  The image comes from tests/fixtures (expected.json) -- loaded, or
+# pulled from a loopback registry on first use.
+
+bats_require_minimum_version 1.5.0
+load helpers
+load registry
+load image_helpers
+
+setup_file() {
+  FIXTURES=$(fixtures_dir)
+  export FIXTURES
+  registry_start
+  registry_push >/dev/null
+}
+
+teardown_file() {
+  registry_stop
+}
+
+setup() {
+  nsbox_setup
+  image_paths
+  IMAGE=localhost/oci:latest
+  WS=$(mk_workspace ws)
+  run --separate-stderr nsbox_user load -i "$FIXTURES/oci"
+  assert_status 0
+}
+
+teardown() {
+  nsbox_teardown
+}
+
+# in_image [RUN-OPTIONS...] -- SCRIPT: sh -c SCRIPT in $WS's sandbox on $IMAGE.
+in_image() {
+  local opts=()
+  while [[ $1 != -- ]]; do
+    opts+=("$1")
+    shift
+  done
+  shift
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -t "$IMAGE" "${opts[@]}" shell -- -c "$1"
+}
+
+expected() {
+  python3 -c 'import json,sys; print(eval("json.load(open(sys.argv[1]))" + sys.argv[2]))' \
+    "$FIXTURES/expected.json" "$1"
+}
+
+@test "an image template runs the agent in the image's own files, layers applied in order" {
+  in_image -- 'cat /etc/nsbox-test-layer3; nsbox-test-hello; ls /opt/replaced; test -e /etc/removed-by-whiteout || echo whiteout-honoured'
+  assert_status 0
+  assert_equal "${lines[0]}" "nsbox test layer 3"
+  assert_equal "${lines[1]}" "$(expected '["hello_output"]')"
+  # The opaque dir of layer 2 hides what layer 1 had there.
+  assert_equal "${lines[2]}" new
+  assert_equal "${lines[3]}" whiteout-honoured
+}
+
+@test "the workspace is at its own path and the working directory; what the agent writes there is the user's" {
+  in_image -- 'pwd; id -u; echo made-inside >"$PWD/inside.txt"'
+  assert_status 0
+  assert_equal "${lines[0]}" "$WS"
+  assert_equal "${lines[1]}" 0
+  assert_equal "$(stat -c %u:%g "$WS/inside.txt")" "$TEST_UID:$TEST_GID"
+  assert_equal "$(cat "$WS/inside.txt")" made-inside
+}
+
+@test "what a run installs in /usr/local, /var and /root is there in the next run of that workspace, and nowhere else" {
+  in_image -- 'echo tool >/usr/local/bin/installed; mkdir -p /var/lib/state && echo s >/var/lib/state/f; echo h >/root/.history'
+  assert_status 0
+  in_image -- 'cat /usr/local/bin/installed /var/lib/state/f /root/.history'
+  assert_status 0
+  assert_equal "$output" "tool"$'\n'"s"$'\n'"h"
+  # Another workspace on the same template starts from the image as it is.
+  WS=$(mk_workspace other)
+  in_image -- 'ls /usr/local/bin/installed /var/lib/state/f /root/.history 2>&1 | grep -c "No such file"'
+  assert_equal "$output" 3
+}
+
+@test "root in the sandbox may change the image's files, and the layers on the host stay as they were" {
+  local before
+  before=$(find "$LAYERS" -mindepth 1 -exec stat -c '%n %s %Y %a' {} + | sort | sha256sum)
+  in_image -- 'echo changed >/etc/nsbox-test-layer3; rm /bin/ls; mkdir /opt/new-dir; cat /etc/nsbox-test-layer3'
+  assert_status 0
+  assert_equal "$output" changed
+  assert_equal "$(find "$LAYERS" -mindepth 1 -exec stat -c '%n %s %Y %a' {} + | sort | sha256sum)" "$before"
+  in_image -- 'cat /etc/nsbox-test-layer3; test -e /bin/ls || echo ls-gone'
+  assert_equal "$output" "changed"$'\n'"ls-gone"
+}
+
+@test "the image's owners are kept: with subordinate ids uid 1000's files are 1000 inside; without, root's with a notice" {
+  in_image -- 'stat -c %u:%g /home/agent/owned-by-1000'
+  assert_status 0
+  if [[ $TEST_USER_HAS_SUBIDS == 1 ]]; then
+    assert_equal "$output" 1000:1000
+    [[ $stderr != *"no subordinate ids"* ]] || { _show_run; false; }
+  else
+    assert_equal "$output" 0:0
+    [[ $stderr == *"note: no subordinate ids"* ]] || { _show_run; false; }
+  fi
+}
+
+@test "with subordinate ids root in the sandbox can take any id of the image; the agent has no capability outside" {
+  in_image -- 'chown 1000:1000 /root/x 2>/dev/null; touch /root/x && chown 1000:1000 /root/x && stat -c %u /root/x; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status'
+  if [[ $TEST_USER_HAS_SUBIDS == 1 ]]; then
+    assert_status 0
+    assert_equal "${lines[0]}" 1000
+    # Image templates may run the image's own sudo: no_new_privs is off.
+    [[ $output == *"NoNewPrivs:"*0* ]] || { _show_run; false; }
+  else
+    # One id only: there is no 1000 to give a file to, and nothing to
+    # become, so no_new_privs stays on.
+    [[ $output == *"NoNewPrivs:"*1* ]] || { _show_run; false; }
+  fi
+  # Whatever root holds inside, it is the user's on the host.
+  [[ ! -e /root/x ]]
+}
+
+@test "the default seccomp profile and the masked /proc hold in an image template too" {
+  cp "${NSBOX%/*}/probe" "$WS/probe" 2>/dev/null || skip "no probe beside $NSBOX (run through tests/check.sh)"
+  chown "$TEST_UID:$TEST_GID" "$WS/probe"
+  in_image -- './probe syscall keyctl; ./probe syscall unshare-user; echo x 2>&1 >/proc/sys/kernel/domainname'
+  assert_equal "${lines[0]}" EPERM
+  assert_equal "${lines[1]}" EPERM
+  [[ $output == *"Read-only file system"* ]] || { _show_run; false; }
+}
+
+@test "a later run needs nothing but the sandbox's record: not even the image plugin" {
+  in_image -- 'true'
+  assert_status 0
+  run --separate-stderr as_user env NSBOX_OCI_LIB=/nonexistent/nsbox-oci.so \
+    "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c 'cat /etc/nsbox-test-layer3'
+  assert_status 0
+  assert_equal "$output" "nsbox test layer 3"
+}
+
+@test "an image not in the store is pulled on first use, with --pull missing (the default)" {
+  IMAGE=$REGISTRY/nsbox-test/busybox:zstd
+  in_image -- 'cat /etc/nsbox-test-layer3'
+  assert_status 0
+  assert_equal "$output" "nsbox test layer 3"
+  run --separate-stderr nsbox_user images -q
+  [[ $output == *"$IMAGE"* ]] || { _show_run; false; }
+}
+
+@test "--pull never refuses an image that is not in the store, with 125 and the pull command" {
+  IMAGE=$REGISTRY/nsbox-test/busybox:uncompressed
+  in_image --pull never -- 'echo ran'
+  assert_status 125
+  [[ $output != *ran* && $stderr == *"not in the store"* && $stderr == *"nsbox pull"* ]] || { _show_run; false; }
+  in_image --pull sometimes -- 'echo ran'
+  assert_status 125
+  [[ $stderr == *"--pull sometimes: expects always, missing or never"* ]] || { _show_run; false; }
+}
+
+@test "a sandbox made on one template refuses another, naming both" {
+  in_image -- 'true'
+  assert_status 0
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -t host shell -- -c 'echo ran'
+  assert_status 125
+  [[ $output != *ran* && $stderr == *"created with the template $IMAGE, not host"* ]] || { _show_run; false; }
+}
+
+@test "a template that is neither host nor a valid image reference is refused with 125" {
+  IMAGE='Not A Reference'
+  in_image -- 'echo ran'
+  assert_status 125
+  [[ $output != *ran* && $stderr == "nsbox: "* ]] || { _show_run; false; }
+}
