@@ -261,6 +261,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_strv char **env = NULL;
   struct rt_spec *spec = NULL;
   json_t *json = NULL, *seccomp = NULL;
+  cleanup_close int run_lock = -1;
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
   int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
@@ -281,6 +282,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   if (sb_sandbox_open (workspace, o.agent ? o.agent : "shell", o.name, tmpl,
                        &sb, err)
       < 0)
+    goto out;
+  if (sb_sandbox_lock_run (sb, &run_lock, err) < 0)
     goto out;
   if (asprintf (&rootfs, "%s/rootfs", sb->run_dir) < 0
       || asprintf (&bundle, "%s/config.json", sb->run_dir) < 0)

@@ -51,15 +51,6 @@ const char *img_host_arch (void);
  * style text, or "single:UID"). */
 int img_unpack (struct img_ctx *c, const struct img_image *img,
                 char **mapping, nb_error_t *err);
-/* Run FN(ARG) with the id mapping image files are stored with: in a child
- * inside a user namespace mapped to the user's subordinate ids when the host
- * has them (needed to create — and to remove — files of other owners), else
- * in this process.  *MAPPING (may be NULL) gets a description of it and
- * *KEEP_OWNERS whether files can keep their owners; both are set before FN
- * runs. */
-int img_call_mapped (int (*fn) (void *, nb_error_t *), void *arg,
-                     char **mapping, bool *keep_owners, nb_error_t *err);
-
 /* The id mapping a layer was extracted with (layers/<hex>.mapping), or
  * NULL. */
 char *img_layer_mapping (struct img_ctx *c, const char *diff_id);

@@ -1,6 +1,7 @@
 /* nsbox images [--json] [-q]; nsbox rmi REF...; nsbox image prune */
 #define _GNU_SOURCE
 #include "cli/image.h"
+#include "cli/mapped.h"
 #include "oci/ref.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -281,7 +282,7 @@ img_cmd_image (int argc, char **argv)
     }
   /* Layers hold files of subordinate owners: only from inside the user
    * namespace can they be removed without privileges. */
-  ret = img_call_mapped (prune_cb, &j, NULL, &keep, &err);
+  ret = sb_call_mapped (prune_cb, &j, NULL, &keep, &err);
   if (ret == 0)
     remove_stale_pull_locks (&c);
   img_ctx_close (&c);

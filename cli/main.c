@@ -15,6 +15,8 @@ struct command
 
 static const struct command commands[] = {
   { "run", cmd_run, "run an agent in this workspace's sandbox" },
+  { "ls", cmd_ls, "list the sandboxes" },
+  { "rm", cmd_rm, "remove sandboxes and everything they keep" },
   { "pull", cmd_image, "pull an image from a registry" },
   { "load", cmd_image, "load an image from an archive or OCI layout" },
   { "images", cmd_image, "list the images in the store" },

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 /* FNV-1a, 64 bits: the id only has to tell workspaces apart (a collision is
  * caught by the workspace recorded in sandbox.json), and every `nsbox run`
@@ -251,4 +254,71 @@ sb_sandbox_open (const char *workspace, const char *agent, const char *name,
   if (nb_mkdir_p (sb->home, 0700, err) < 0 || nb_mkdir_p (sb->run_dir, 0700, err) < 0)
     return -1;
   return 0;
+}
+
+int
+sb_sandbox_lock_run (const struct sb_sandbox *sb, int *fd, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (sb->dir, ".lock");
+
+  if (path == NULL)
+    return nb_error_make (err, ENOMEM, "sandbox %s", sb->name);
+  *fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (*fd < 0)
+    return nb_error_make (err, errno, "open %s", path);
+  /* Shared: runs of one sandbox may overlap; rm takes it exclusive. */
+  if (flock (*fd, LOCK_SH) < 0)
+    return nb_error_make (err, errno, "lock %s", path);
+  return 0;
+}
+
+int
+sb_sandbox_running (const char *dir)
+{
+  cleanup_free char *path = nb_path_join (dir, ".lock");
+  cleanup_close int fd = path ? open (path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+                              : -1;
+
+  if (fd < 0)
+    return 0;
+  if (flock (fd, LOCK_EX | LOCK_NB) < 0)
+    return errno == EWOULDBLOCK;
+  flock (fd, LOCK_UN);
+  return 0;
+}
+
+int
+sb_sandbox_each (int (*fn) (const char *dir, json_t *record, void *arg),
+                 void *arg, nb_error_t *err)
+{
+  cleanup_free char *data = NULL, *root = NULL;
+  struct dirent **names = NULL;
+  int n, ret = 0;
+
+  if (nb_data_dir (&data, err) < 0)
+    return -1;
+  root = nb_path_join (data, "sandboxes");
+  if (root == NULL)
+    return nb_error_make (err, ENOMEM, "sandboxes");
+  n = scandir (root, &names, NULL, alphasort);
+  if (n < 0)
+    return errno == ENOENT ? 0 : nb_error_make (err, errno, "read %s", root);
+  for (int i = 0; i < n; i++)
+    {
+      cleanup_free char *dir = NULL, *rec = NULL;
+      cleanup_error nb_error_t e = NULL;
+      json_t *j;
+
+      if (ret == 0 && names[i]->d_name[0] != '.'
+          && (dir = nb_path_join (root, names[i]->d_name)) != NULL
+          && (rec = nb_path_join (dir, "sandbox.json")) != NULL
+          && (j = nb_json_load_file (rec, &e)) != NULL)
+        {
+          ret = fn (dir, j, arg);
+          json_decref (j);
+        }
+      free (names[i]);
+    }
+  free (names);
+  return ret;
 }

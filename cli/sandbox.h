@@ -41,4 +41,15 @@ json_t *sb_sandbox_image (const struct sb_sandbox *sb);
 int sb_sandbox_save_image (struct sb_sandbox *sb, json_t *image,
                            nb_error_t *err);
 
+/* Hold the sandbox's run lock (shared) for as long as FD is open: what
+ * `ls` shows as running and `rm` refuses to remove. */
+int sb_sandbox_lock_run (const struct sb_sandbox *sb, int *fd,
+                         nb_error_t *err);
+/* Is someone running the sandbox in DIR (sandboxes/<id>)? */
+int sb_sandbox_running (const char *dir);
+/* FN (DIR, RECORD, ARG) for every sandbox of the user, by id; stops at the
+ * first FN that returns non-zero, and returns that. */
+int sb_sandbox_each (int (*fn) (const char *dir, json_t *record, void *arg),
+                     void *arg, nb_error_t *err);
+
 #endif

@@ -1,0 +1,112 @@
+/* nsbox ls [--json] [-q]: the user's sandboxes. */
+#define _GNU_SOURCE
+#include "cli/commands.h"
+#include "cli/sandbox.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/error.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ls
+{
+  json_t *all;
+};
+
+static int
+collect (const char *dir, json_t *rec, void *arg)
+{
+  struct ls *l = arg;
+  json_t *image = json_object_get (rec, "image");
+  json_t *e = json_pack (
+      "{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s}", "id",
+      json_object_get (rec, "id"), "name", json_object_get (rec, "name"),
+      "workspace", json_object_get (rec, "workspace"), "agent",
+      json_object_get (rec, "agent"), "template",
+      json_object_get (rec, "template"), "created",
+      json_object_get (rec, "created"), "status",
+      sb_sandbox_running (dir) ? "running" : "stopped");
+
+  if (e && image)
+    json_object_set (e, "image_digest", json_object_get (image, "digest"));
+  if (e)
+    json_array_append_new (l->all, e);
+  return 0;
+}
+
+static const char *
+field (json_t *e, const char *key)
+{
+  const char *v = json_string_value (json_object_get (e, key));
+  return v ? v : "-";
+}
+
+int
+cmd_ls (int argc, char **argv)
+{
+  static const struct option longopts[]
+      = { { "json", no_argument, NULL, 'j' },
+          { "quiet", no_argument, NULL, 'q' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  cleanup_error nb_error_t err = NULL;
+  struct ls l = { json_array () };
+  bool json = false, quiet = false;
+  json_t *e;
+  size_t i;
+  int c;
+
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, "qh", longopts, NULL)) != -1)
+    switch (c)
+      {
+      case 'j':
+        json = true;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'h':
+        printf ("usage: nsbox ls [--json] [-q]\nSee nsbox-ls(1).\n");
+        json_decref (l.all);
+        return 0;
+      default:
+        json_decref (l.all);
+        nb_error_make (&err, 0, "ls: unknown option '%s'", argv[optind - 1]);
+        return nb_error_report (&err);
+      }
+  if (sb_sandbox_each (collect, &l, &err) < 0)
+    {
+      json_decref (l.all);
+      return nb_error_report (&err);
+    }
+  if (json)
+    {
+      cleanup_free char *s = json_dumps (l.all, JSON_INDENT (2));
+      puts (s ? s : "[]");
+    }
+  else
+    {
+      if (!quiet)
+        printf ("%-24s %-32s %-8s %-26s %-8s %s\n", "NAME", "WORKSPACE",
+                "AGENT", "TEMPLATE", "STATUS", "CREATED");
+      json_array_foreach (l.all, i, e)
+      {
+        /* Names and paths come from records on disk: shown escaped. */
+        cleanup_free char *name = nb_escape (field (e, "name"));
+        cleanup_free char *ws = nb_escape (field (e, "workspace"));
+        cleanup_free char *tmpl = nb_escape (field (e, "template"));
+        if (quiet)
+          printf ("%s\n", name ? name : "?");
+        else
+          printf ("%-24s %-32s %-8s %-26s %-8s %s\n", name ? name : "?",
+                  ws ? ws : "?", field (e, "agent"), tmpl ? tmpl : "?",
+                  field (e, "status"), field (e, "created"));
+      }
+    }
+  json_decref (l.all);
+  return 0;
+}

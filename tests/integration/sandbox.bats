@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# nsbox ls and nsbox rm (nsbox-ls(1), nsbox-rm(1)): the user's sandboxes,
+# their status, and removing one with everything it keeps -- files of the
+# image's other ids (subordinate ids on the host) included, without sudo.
+
+bats_require_minimum_version 1.5.0
+load helpers
+load registry
+load image_helpers
+
+setup_file() {
+  FIXTURES=$(fixtures_dir)
+  export FIXTURES
+}
+
+setup() {
+  nsbox_setup
+  image_paths
+  WS=$(mk_workspace proj)
+}
+
+teardown() {
+  nsbox_teardown
+}
+
+# wait_for_output FILE TEXT SECONDS
+wait_for_output() {
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "no '$2' in $1 after $3 s; it holds:" >&2
+  cat "$1" >&2
+  return 1
+}
+
+sandbox_dirs() {
+  find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+@test "ls lists each sandbox with its name, workspace, agent, template, status and creation time" {
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c true
+  assert_status 0
+  run --separate-stderr nsbox_user ls
+  assert_status 0
+  assert_equal "${lines[0]}" "$(printf '%-24s %-32s %-8s %-26s %-8s %s' NAME WORKSPACE AGENT TEMPLATE STATUS CREATED)"
+  [[ ${lines[1]} == "proj-shell "*" $WS "*" shell "*" host "*" stopped "*" 20"* ]] || { _show_run; false; }
+  run --separate-stderr nsbox_user ls -q
+  assert_equal "$output" proj-shell
+  run --separate-stderr nsbox_user ls --json
+  assert_status 0
+  python3 - "$output" "$WS" <<'EOF'
+import json, sys
+(s,) = json.loads(sys.argv[1])
+ws = sys.argv[2]
+assert s["name"] == "proj-shell" and s["workspace"] == ws, s
+assert s["agent"] == "shell" and s["template"] == "host" and s["status"] == "stopped", s
+assert len(s["id"]) == 12 and s["created"].endswith("Z"), s
+EOF
+}
+
+@test "a sandbox shows as running while an agent runs in it, and rm refuses to remove it" {
+  as_user_bg "$TEST_DIR/bg.out" "$NSBOX" run -w "$WS" shell -- -c 'echo started; sleep 30'
+  wait_for_output "$TEST_DIR/bg.out" started 10
+  run --separate-stderr nsbox_user ls
+  [[ $output == *" running "* ]] || { _show_run; false; }
+  run --separate-stderr nsbox_user rm proj-shell
+  assert_status 125
+  [[ $stderr == *"rm proj-shell: the sandbox is running"* ]] || { _show_run; false; }
+  assert_equal "$(sandbox_dirs)" 1
+  kill -TERM "$BG_PID"
+  wait "$BG_PID" || true
+  run --separate-stderr nsbox_user ls
+  [[ $output == *" stopped "* ]] || { _show_run; false; }
+}
+
+@test "rm removes the sandbox's home, upper dir and record, also files the image's other ids own" {
+  run --separate-stderr nsbox_user load -i "$FIXTURES/oci"
+  assert_status 0
+  # As root inside: a dir and file given to uid 1000 of the image, which
+  # (with subordinate ids) the user cannot remove on the host.
+  local give=true
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] && give='chown -R 1000:1000 /home/agent/made'
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -t localhost/oci:latest shell -- -c \
+    "mkdir -p /home/agent/made/deeper && touch /home/agent/made/deeper/f && $give && chmod 700 /home/agent/made"
+  assert_status 0
+  if [[ $TEST_USER_HAS_SUBIDS == 1 ]]; then
+    run as_user sh -c 'rm -rf "$1"/sandboxes/*/upper/home/agent/made' sh "$DATA"
+    [[ $status -ne 0 ]] || { echo "the user could remove subordinate ids' files: the test shows nothing" >&2; false; }
+  fi
+  run --separate-stderr nsbox_user rm proj-shell
+  assert_status 0
+  assert_equal "$output" proj-shell
+  assert_equal "$(sandbox_dirs)" 0
+  run --separate-stderr nsbox_user ls -q
+  assert_equal "$output" ""
+  # The image and its layers stay.
+  [[ $(count_layer_dirs) -gt 0 ]]
+}
+
+@test "rm by id removes a sandbox whose record is gone" {
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c 'echo kept >"$HOME/file"'
+  assert_status 0
+  local id
+  id=$(basename "$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1)")
+  rm "$DATA/sandboxes/$id/sandbox.json"
+  run --separate-stderr nsbox_user rm "$id"
+  assert_status 0
+  assert_equal "$output" "$id"
+  assert_equal "$(sandbox_dirs)" 0
+}
+
+@test "rm of a sandbox that does not exist fails with 125 naming it, and goes on with the others" {
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c true
+  run --separate-stderr nsbox_user rm no-such-sandbox proj-shell
+  assert_status 125
+  [[ $stderr == *"rm no-such-sandbox: no such sandbox"* ]] || { _show_run; false; }
+  assert_equal "$output" proj-shell
+  assert_equal "$(sandbox_dirs)" 0
+  run --separate-stderr nsbox_user rm
+  assert_status 125
+  [[ $stderr == *"expects one or more sandbox names"* ]] || { _show_run; false; }
+}
+
+@test "after rm the workspace's next run starts a fresh sandbox, and the workspace itself is untouched" {
+  echo mine >"$WS/user-file"
+  chown "$TEST_UID:$TEST_GID" "$WS/user-file"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c 'echo old >"$HOME/state"'
+  run --separate-stderr nsbox_user rm proj-shell
+  assert_status 0
+  assert_equal "$(cat "$WS/user-file")" mine
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c 'cat "$HOME/state" 2>/dev/null || echo fresh'
+  assert_equal "$output" fresh
+}
