@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "oci/store.h"
 #include "runtime/base/error.h"
@@ -51,9 +52,19 @@ const char *img_host_arch (void);
  * style text, or "single:UID"). */
 int img_unpack (struct img_ctx *c, const struct img_image *img,
                 char **mapping, nb_error_t *err);
-/* The id mapping a layer was extracted with (layers/<hex>.mapping), or
+/* The same extracted for the keep-id mapping (the user at KEEP_UID:KEEP_GID
+ * inside), into layers/<hex>.keep-U-G: once per (diff_id, mapping). */
+int img_unpack_keep (struct img_ctx *c, const struct img_image *img,
+                     uint32_t keep_uid, uint32_t keep_gid, char **mapping,
+                     nb_error_t *err);
+/* The dir a layer is (or would be) extracted to for that mapping (0, 0:
+ * the store's own). */
+char *img_layer_dir (struct img_ctx *c, const char *diff_id,
+                     uint32_t keep_uid, uint32_t keep_gid);
+/* The id mapping a layer was extracted with (its dir's .mapping file), or
  * NULL. */
-char *img_layer_mapping (struct img_ctx *c, const char *diff_id);
+char *img_layer_mapping (struct img_ctx *c, const char *diff_id,
+                         uint32_t keep_uid, uint32_t keep_gid);
 
 /* Pull REF as `nsbox pull [-q] REF` does (insecure registries from the
  * user's config.json). */

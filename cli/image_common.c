@@ -260,25 +260,48 @@ struct unpack_job
   const struct img_image *img;
   bool keep_owners;
   char **mapping;
+  uint32_t keep_uid, keep_gid;
 };
 
-static int
-layer_present (struct img_ctx *c, const char *diff_id)
+char *
+img_layer_dir (struct img_ctx *c, const char *diff_id, uint32_t keep_uid,
+               uint32_t keep_gid)
 {
-  cleanup_free char *p = nb_path_join (c->layers_dir, oci_digest_hex (diff_id));
+  const char *hex = oci_digest_hex (diff_id);
+  char *p = NULL;
+
+  if (hex == NULL)
+    return NULL;
+  /* "<hex>.keep-U-G": a companion of "<hex>" for prune, kept and removed
+   * with it. */
+  if (keep_uid == 0 && keep_gid == 0)
+    return nb_path_join (c->layers_dir, hex);
+  if (asprintf (&p, "%s/%s.keep-%u-%u", c->layers_dir, hex, keep_uid,
+                keep_gid)
+      < 0)
+    return NULL;
+  return p;
+}
+
+static int
+layer_present (struct unpack_job *j, const char *diff_id)
+{
+  cleanup_free char *p = img_layer_dir (j->c, diff_id, j->keep_uid,
+                                        j->keep_gid);
   struct stat st;
   return p && stat (p, &st) == 0 && S_ISDIR (st.st_mode);
 }
 
 char *
-img_layer_mapping (struct img_ctx *c, const char *diff_id)
+img_layer_mapping (struct img_ctx *c, const char *diff_id, uint32_t keep_uid,
+                   uint32_t keep_gid)
 {
+  cleanup_free char *dir = img_layer_dir (c, diff_id, keep_uid, keep_gid);
   cleanup_free char *p = NULL;
   char *text = NULL;
   cleanup_error nb_error_t err = NULL;
 
-  if (asprintf (&p, "%s/%s.mapping", c->layers_dir, oci_digest_hex (diff_id))
-      < 0)
+  if (dir == NULL || asprintf (&p, "%s.mapping", dir) < 0)
     return NULL;
   if (nb_read_file (p, &text, NULL, &err) < 0)
     return NULL;
@@ -331,8 +354,8 @@ unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
   struct oci_extract_result res;
 
   if (asprintf (&tmp, "%s/.tmp-%s-XXXXXX", c->layers_dir, hex) < 0
-      || asprintf (&final, "%s/%s", c->layers_dir, hex) < 0
-      || asprintf (&mapfile, "%s/%s.mapping", c->layers_dir, hex) < 0)
+      || (final = img_layer_dir (c, diff_id, j->keep_uid, j->keep_gid)) == NULL
+      || asprintf (&mapfile, "%s.mapping", final) < 0)
     return nb_error_make (err, ENOMEM, "layer %s", digest);
   sweep_stale_tmp (c, hex);
   if (mkdtemp (tmp) == NULL)
@@ -349,7 +372,9 @@ unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
   blob = oci_store_open_blob (c->store, digest, err);
   if (blob < 0 || oci_extract_layer (blob, dir, &opts, &res, err) < 0)
     goto fail;
-  if (nb_write_file_atomic (mapfile, *j->mapping, strlen (*j->mapping), 0600,
+  /* 0644: written as root of the extraction's namespace, which for a
+   * keep-id mapping is a subordinate id, not the user who reads it. */
+  if (nb_write_file_atomic (mapfile, *j->mapping, strlen (*j->mapping), 0644,
                             1, err)
       < 0)
     goto fail;
@@ -389,7 +414,7 @@ unpack_all (struct unpack_job *j, nb_error_t *err)
         || !oci_digest_valid (diff_id))
       return nb_error_make (err, 0, "manifest %s: layer %zu: bad digest",
                             j->img->manifest_digest, i);
-    if (layer_present (j->c, diff_id))
+    if (layer_present (j, diff_id))
       continue;
     if (unpack_one (j, digest, diff_id, err) < 0)
       return -1;
@@ -404,11 +429,21 @@ unpack_cb (void *arg, nb_error_t *err)
 }
 
 int
+img_unpack_keep (struct img_ctx *c, const struct img_image *img,
+                 uint32_t keep_uid, uint32_t keep_gid, char **mapping,
+                 nb_error_t *err)
+{
+  /* sb_call_mapped_keep fills *MAPPING and keep_owners before FN runs (in
+   * the child it forks, which sees them through the job). */
+  struct unpack_job j = { .c = c, .img = img, .mapping = mapping,
+                          .keep_uid = keep_uid, .keep_gid = keep_gid };
+  return sb_call_mapped_keep (unpack_cb, &j, keep_uid, keep_gid, mapping,
+                              &j.keep_owners, err);
+}
+
+int
 img_unpack (struct img_ctx *c, const struct img_image *img, char **mapping,
             nb_error_t *err)
 {
-  /* sb_call_mapped fills *MAPPING and keep_owners before FN runs (in the
-   * child it forks, which sees them through the job). */
-  struct unpack_job j = { .c = c, .img = img, .mapping = mapping };
-  return sb_call_mapped (unpack_cb, &j, mapping, &j.keep_owners, err);
+  return img_unpack_keep (c, img, 0, 0, mapping, err);
 }

@@ -57,7 +57,7 @@ describe (struct img_ctx *c, json_t *entry, nb_error_t *err)
                               "diff_ids");
   json_array_foreach (diff_ids, i, l)
   {
-    char *m = img_layer_mapping (c, json_string_value (l));
+    char *m = img_layer_mapping (c, json_string_value (l), 0, 0);
     json_array_append (ids, l);
     if (m && mapping && strcmp (m, mapping) != 0)
       {

@@ -2,6 +2,7 @@
 #include "cli/mapped.h"
 #include "cli/subid.h"
 #include "runtime/idmap.h"
+#include "runtime/base/cleanup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +21,8 @@
  * files be removed again without privileges. */
 static int
 call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
-                const struct rt_idmap *uids, const struct rt_idmap *gids,
-                nb_error_t *err)
+                const struct rt_idmap *uids, size_t nu,
+                const struct rt_idmap *gids, size_t ng, nb_error_t *err)
 {
   int to_child[2], from_child[2], status;
   char buf[2048];
@@ -69,7 +70,7 @@ call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
   close (from_child[1]);
   n = read (from_child[0], buf, 1);
   if (n == 1 && buf[0] == 'u'
-      && rt_idmap_write (pid, uids, 2, gids, 2, err) == 0)
+      && rt_idmap_write (pid, uids, nu, gids, ng, err) == 0)
     {
       if (write (to_child[1], "g", 1) != 1)
         nb_error_make (err, errno, "start the child in the user namespace");
@@ -93,9 +94,67 @@ call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
                                 "(status %d)", status);
 }
 
+/* The user's ids over N subordinate ones at START: HOST at KEEP inside,
+ * the subordinate range around it (podman's keep-id); KEEP 0 puts the user
+ * at 0 (podman's storage mapping). */
+static size_t
+make_maps (struct rt_idmap *m, uint32_t host, unsigned long start,
+           unsigned long n, uint32_t keep)
+{
+  if (keep == 0)
+    {
+      m[0] = (struct rt_idmap){ 0, host, 1 };
+      m[1] = (struct rt_idmap){ 1, (uint32_t) start, (uint32_t) n };
+      return 2;
+    }
+  m[0] = (struct rt_idmap){ 0, (uint32_t) start, keep };
+  m[1] = (struct rt_idmap){ keep, host, 1 };
+  if (n == keep)
+    return 2;
+  m[2] = (struct rt_idmap){ keep + 1, (uint32_t) (start + keep),
+                            (uint32_t) (n - keep) };
+  return 3;
+}
+
+static char *
+maps_text (const struct rt_idmap *m, size_t n)
+{
+  char *s = NULL, *t;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      if (asprintf (&t, "%s%s%u:%u:%u", s ? s : "", s ? "," : "",
+                    m[i].container_id, m[i].host_id, m[i].size)
+          < 0)
+        {
+          free (s);
+          return NULL;
+        }
+      free (s);
+      s = t;
+    }
+  return s;
+}
+
 int
-sb_call_mapped (int (*fn) (void *, nb_error_t *), void *arg, char **mapping,
-                 bool *keep_owners, nb_error_t *err)
+sb_subids_available (unsigned long *count)
+{
+  struct passwd *pw = getpwuid (getuid ());
+  struct sb_subid su, sg;
+
+  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
+  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
+  if (count)
+    *count = su.count < sg.count ? su.count : sg.count;
+  return getuid () != 0 && su.count > 0 && sg.count > 0
+         && access ("/usr/bin/newuidmap", X_OK) == 0
+         && access ("/usr/bin/newgidmap", X_OK) == 0;
+}
+
+int
+sb_call_mapped_keep (int (*fn) (void *, nb_error_t *), void *arg,
+                     uint32_t keep_uid, uint32_t keep_gid, char **mapping,
+                     bool *keep_owners, nb_error_t *err)
 {
   struct passwd *pw = getpwuid (getuid ());
   struct sb_subid su, sg;
@@ -103,27 +162,31 @@ sb_call_mapped (int (*fn) (void *, nb_error_t *), void *arg, char **mapping,
 
   sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
   sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
-  if (getuid () != 0 && su.count > 0 && sg.count > 0
-      && access ("/usr/bin/newuidmap", X_OK) == 0
-      && access ("/usr/bin/newgidmap", X_OK) == 0)
+  if (sb_subids_available (NULL))
     {
       unsigned long n = su.count < sg.count ? su.count : sg.count;
-      struct rt_idmap uids[2] = { { 0, (uint32_t) getuid (), 1 },
-                                  { 1, (uint32_t) su.start, (uint32_t) n } };
-      struct rt_idmap gids[2] = { { 0, (uint32_t) getgid (), 1 },
-                                  { 1, (uint32_t) sg.start, (uint32_t) n } };
-      if (mapping
-          && asprintf (mapping,
-                       "subids uid=0:%u:1,1:%lu:%lu gid=0:%u:1,1:%lu:%lu",
-                       (unsigned) getuid (), su.start, n, (unsigned) getgid (),
-                       sg.start, n)
-                 < 0)
+      struct rt_idmap uids[3], gids[3];
+      size_t nu, ng;
+      cleanup_free char *ut = NULL, *gt = NULL;
+
+      if (keep_uid > n || keep_gid > n)
+        return nb_error_make (err, 0,
+                              "id %u:%u is beyond the %lu subordinate ids "
+                              "of this user",
+                              keep_uid, keep_gid, n);
+      nu = make_maps (uids, (uint32_t) getuid (), su.start, n, keep_uid);
+      ng = make_maps (gids, (uint32_t) getgid (), sg.start, n, keep_gid);
+      ut = maps_text (uids, nu);
+      gt = maps_text (gids, ng);
+      if (ut == NULL || gt == NULL
+          || (mapping && asprintf (mapping, "subids uid=%s gid=%s", ut, gt) < 0))
         return nb_error_make (err, ENOMEM, "id mapping");
       *keep_owners = true;
-      return call_in_userns (fn, arg, uids, gids, err);
+      return call_in_userns (fn, arg, uids, nu, gids, ng, err);
     }
   /* Without subordinate ids (or as root, who owns every id already) files
-   * are stored as the user: the owners inside an image are lost. */
+   * are stored as the user, whatever KEEP: the owners inside an image are
+   * lost. */
   if (getuid () == 0)
     ret = mapping ? asprintf (mapping, "host") : 0;
   else
@@ -136,3 +199,9 @@ sb_call_mapped (int (*fn) (void *, nb_error_t *), void *arg, char **mapping,
   return fn (arg, err);
 }
 
+int
+sb_call_mapped (int (*fn) (void *, nb_error_t *), void *arg, char **mapping,
+                bool *keep_owners, nb_error_t *err)
+{
+  return sb_call_mapped_keep (fn, arg, 0, 0, mapping, keep_owners, err);
+}

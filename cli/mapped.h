@@ -6,6 +6,7 @@
 #define SB_MAPPED_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "runtime/base/error.h"
 
 /* Run FN(ARG) with the id mapping image files are stored with: in a child
@@ -16,5 +17,14 @@
  * runs. */
 int sb_call_mapped (int (*fn) (void *, nb_error_t *), void *arg,
                     char **mapping, bool *keep_owners, nb_error_t *err);
+
+/* The same with the keep-id mapping: the user at KEEP_UID:KEEP_GID inside,
+ * the subordinate ids around (with subordinate ids; else as above). */
+int sb_call_mapped_keep (int (*fn) (void *, nb_error_t *), void *arg,
+                         uint32_t keep_uid, uint32_t keep_gid, char **mapping,
+                         bool *keep_owners, nb_error_t *err);
+/* Does this user have subordinate ids nsbox can map (and newuidmap)?
+ * *COUNT (may be NULL) gets how many, of uids and gids both. */
+int sb_subids_available (unsigned long *count);
 
 #endif

@@ -189,7 +189,7 @@ sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
       = { "user", "mount", "pid", "uts", "ipc", "network", "cgroup", NULL };
   cleanup_free char *lower = lowerdir_option (p->layers);
   cleanup_free char *upper = NULL, *work = NULL;
-  json_t *spec, *mounts = json_array (), *process, *linux_, *caps;
+  json_t *spec, *mounts = json_array (), *process, *linux_, *caps, *none;
   json_t *nsarr = json_array ();
 
   if (lower == NULL || asprintf (&upper, "upperdir=%s", p->upper) < 0
@@ -215,16 +215,21 @@ sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
                          mount_json (p->workspace, "bind", p->workspace, rw_bind));
   for (const char *const *n = ns; *n; n++)
     json_array_append_new (nsarr, json_pack ("{s:s}", "type", *n));
+  /* Root keeps Docker's set; another user has none, but may gain them
+   * through the image's own sudo (the bounding set). */
   caps = strv_json (docker_caps);
+  none = json_array ();
   process = json_pack (
       "{s:b, s:{s:I, s:I}, s:o, s:o, s:s, s:b, s:{s:O, s:O, s:O, s:[], "
       "s:[]}}",
       "terminal", p->terminal, "user", "uid", (json_int_t) p->uid, "gid",
       (json_int_t) p->gid, "args", strv_json (p->argv), "env",
       strv_json (p->env), "cwd", p->workspace, "noNewPrivileges",
-      p->no_new_privs, "capabilities", "bounding", caps, "effective", caps,
-      "permitted", caps, "inheritable", "ambient");
+      p->no_new_privs, "capabilities", "bounding", caps, "effective",
+      p->uid == 0 ? caps : none, "permitted", p->uid == 0 ? caps : none,
+      "inheritable", "ambient");
   json_decref (caps);
+  json_decref (none);
   linux_ = json_pack ("{s:o, s:o, s:o, s:o, s:o}", "namespaces", nsarr,
                       "uidMappings", maps_json (p->uid_maps, p->n_uid_maps),
                       "gidMappings", maps_json (p->gid_maps, p->n_gid_maps),

@@ -39,9 +39,10 @@ int sb_plan_host_spec (const struct sb_plan *plan, json_t **out,
                        nb_error_t *err);
 /* An image template: the image's layers under the sandbox's own upper dir
  * as the root (an overlay mount of "/"), a fresh /proc, /dev, /sys, the
- * workspace at its own path; the agent runs as root of the sandbox (mapped
- * to the user) with Docker's default capabilities inside the sandbox's user
- * namespace only. */
+ * workspace at its own path; the agent runs as UID:GID with the layers' id
+ * mapping; as root with Docker's default capabilities (inside the
+ * sandbox's user namespace only), as another user with none but that
+ * bounding set. */
 int sb_plan_image_spec (const struct sb_plan *plan, json_t **out,
                         nb_error_t *err);
 /* Make the host template's root directory: an empty dir, plus the host's

@@ -35,8 +35,11 @@ record_usable (json_t *image, const char *pull)
  * the host's own environment stays out. */
 static char **
 image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
-           json_t *config, int terminal)
+           json_t *image, int terminal)
 {
+  json_t *config = json_object_get (image, "config");
+  const char *home = json_string_value (json_object_get (image, "home"));
+  const char *user = json_string_value (json_object_get (image, "user"));
   static const char *const passed[]
       = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
           "COLORTERM", NULL };
@@ -64,7 +67,9 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
     r |= sb_env_push (&env, &n, "PATH", "/usr/local/sbin:/usr/local/bin:"
                                         "/usr/sbin:/usr/bin:/sbin:/bin");
   if (!has_home)
-    r |= sb_env_push (&env, &n, "HOME", "/root");
+    r |= sb_env_push (&env, &n, "HOME", home && *home ? home : "/");
+  r |= sb_env_push (&env, &n, "USER", user);
+  r |= sb_env_push (&env, &n, "LOGNAME", user);
   r |= sb_env_push (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
   for (const char *const *p = passed; *p; p++)
     r |= sb_env_push (&env, &n, *p, getenv (*p));
@@ -86,10 +91,11 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
 {
   struct rt_idmap uids[RT_MAX_IDMAPS], gids[RT_MAX_IDMAPS];
   size_t nu = 0, ng = 0, i, nl;
-  json_t *image = sb_sandbox_image (sb), *fresh = NULL, *config, *l;
+  json_t *image = sb_sandbox_image (sb), *fresh = NULL, *l;
   cleanup_free const char **layers = NULL;
   cleanup_strv char **env = NULL;
-  const char *mapping, *user;
+  const char *mapping;
+  uint32_t uid, gid;
   int ret = -1;
 
   if (!record_usable (image, run->pull))
@@ -104,25 +110,24 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
   if (sb_template_mapping (mapping, uids, &nu, gids, &ng, RT_MAX_IDMAPS, err)
       < 0)
     goto out;
-  config = json_object_get (image, "config");
-  user = json_string_value (json_object_get (config, "User"));
-  /* Running as the image's own user needs layers stored with a mapping of
-   * that uid to the user (the keep-id mapping), which the store does not
-   * make yet: the agent is root of the sandbox, mapped to the user, so what
-   * it writes in the workspace is still the user's. */
-  if (user && *user && strcmp (user, "0") != 0 && strcmp (user, "root") != 0
-      && strncmp (user, "0:", 2) != 0 && strncmp (user, "root:", 5) != 0)
-    fprintf (stderr,
-             "nsbox: note: the image's user '%s' is not supported yet; the "
-             "agent runs as root of the sandbox\n",
-             user);
+  /* The agent runs as the image's user; the layers were extracted with
+   * that uid mapped to the user (keep-id), so whatever it writes is the
+   * user's.  With a single id, that one id is the agent's. */
+  uid = (uint32_t) json_integer_value (json_object_get (image, "uid"));
+  gid = (uint32_t) json_integer_value (json_object_get (image, "gid"));
+  if (strncmp (mapping, "single ", 7) == 0)
+    {
+      uids[0].container_id = uid;
+      gids[0].container_id = gid;
+    }
   if (strncmp (mapping, "single ", 7) == 0 && sb->created)
     fprintf (stderr, "nsbox: note: no subordinate ids for this user "
                      "(/etc/subuid): every file of the image belongs to "
-                     "root inside, and only root exists there\n");
+                     "the agent's uid %u inside, the only id there\n",
+             uid);
   nl = json_array_size (json_object_get (image, "layers"));
   layers = calloc (nl + 1, sizeof *layers);
-  env = image_env (sb, prof, config, run->terminal);
+  env = image_env (sb, prof, image, run->terminal);
   if (layers == NULL || env == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
@@ -143,8 +148,8 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
       .hostname = sb->name,
       .argv = run->argv,
       .env = (const char *const *) env,
-      .uid = 0,
-      .gid = 0,
+      .uid = uid,
+      .gid = gid,
       .terminal = run->terminal,
       .seccomp = run->seccomp,
       .layers = layers,

@@ -174,3 +174,81 @@ expected() {
   assert_status 125
   [[ $output != *ran* && $stderr == "nsbox: "* ]] || { _show_run; false; }
 }
+
+# --- an image with a user of its own (claude-code's agent, 1000) ---------------------
+
+# user_image NAME USER: load the fixture image with config User=USER as
+# localhost/NAME:latest; sets IMAGE.
+user_image() {
+  python3 "$BATS_TEST_DIRNAME/../fixtures/set-config.py" "$FIXTURES/oci" "$TEST_DIR/$1" "User=$2" >/dev/null
+  chmod -R a+rX "$TEST_DIR/$1"
+  run --separate-stderr nsbox_user load -i "$TEST_DIR/$1"
+  assert_status 0
+  IMAGE=localhost/$1:latest
+}
+
+@test "an image's own user runs the agent, with its home, and what it writes in the workspace is the user's" {
+  user_image agentimg agent
+  in_image -- 'id -u; id -g; echo "$HOME $USER"; touch "$PWD/by-agent"; echo kept >"$HOME/notes"'
+  assert_status 0
+  assert_equal "${lines[0]}" 1000
+  assert_equal "${lines[1]}" 1000
+  assert_equal "${lines[2]}" "/home/agent agent"
+  assert_equal "$(stat -c %u:%g "$WS/by-agent")" "$TEST_UID:$TEST_GID"
+  in_image -- 'cat "$HOME/notes"'
+  assert_equal "$output" kept
+}
+
+@test "with subordinate ids the image's owners stay as they are around its user: root's files are root's, 1000's are the agent's" {
+  user_image agentimg agent
+  in_image -- 'stat -c %u:%g /root /etc/passwd /home/agent/owned-by-1000; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status'
+  assert_status 0
+  if [[ $TEST_USER_HAS_SUBIDS == 1 ]]; then
+    assert_equal "${lines[0]}" 0:0
+    assert_equal "${lines[1]}" 0:0
+    assert_equal "${lines[2]}" 1000:1000
+    # The agent holds no capability; the image's sudo could give root's.
+    [[ ${lines[3]} == *0000000000000000 && ${lines[4]} == *0 ]] || { _show_run; false; }
+  else
+    # One id: everything is the agent's, and a notice says so.
+    assert_equal "${lines[0]}" 1000:1000
+    [[ $stderr == *"belongs to the agent's uid 1000 inside"* ]] || { _show_run; false; }
+  fi
+}
+
+@test "a numeric user and group work as a name does" {
+  user_image numimg 1000:1000
+  in_image -- 'id -u; id -g'
+  assert_status 0
+  assert_equal "$output" "1000"$'\n'"1000"
+}
+
+@test "an image user that its /etc/passwd does not know is refused with 125" {
+  user_image ghostimg ghost
+  in_image -- 'echo ran'
+  assert_status 125
+  [[ $output != *ran* && $stderr == *"image user 'ghost': not in the image's /etc/passwd"* ]] || { _show_run; false; }
+}
+
+@test "layers are extracted once per id mapping and shared by every sandbox that uses it; prune removes them with the image" {
+  user_image agentimg agent
+  in_image -- 'true'
+  assert_status 0
+  local before
+  before=$(find "$LAYERS" -mindepth 1 -maxdepth 1 | sort)
+  WS=$(mk_workspace second)
+  in_image -- 'true'
+  assert_status 0
+  assert_equal "$(find "$LAYERS" -mindepth 1 -maxdepth 1 | sort)" "$before"
+  if [[ $TEST_USER_HAS_SUBIDS == 1 ]]; then
+    [[ $(find "$LAYERS" -mindepth 1 -maxdepth 1 -type d -name '*.keep-1000-1000' | wc -l) -eq 3 ]] || { echo "$before" >&2; false; }
+  fi
+  run --separate-stderr nsbox_user rm ws-shell second-shell
+  assert_status 0
+  run --separate-stderr nsbox_user rmi localhost/agentimg:latest localhost/oci:latest localhost/oci:gzip \
+    localhost/oci:zstd localhost/oci:uncompressed localhost/oci:multi
+  assert_status 0
+  run --separate-stderr nsbox_user image prune
+  assert_status 0
+  assert_equal "$(find "$LAYERS" -mindepth 1 -maxdepth 1 | wc -l)" 0
+}
