@@ -4,6 +4,7 @@
 #include "cli/plan.h"
 #include "cli/profile.h"
 #include "cli/run_image.h"
+#include "cli/state.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -27,6 +28,7 @@ struct run_opts
   const char *name;
   const char *agent;
   const char *seccomp; /* --security-opt seccomp=...: a file, "unconfined" */
+  const char *credentials; /* --credentials sandbox|host|none */
   const char *pull;    /* --pull always|missing|never */
   char **args;
   int n_args;
@@ -42,6 +44,8 @@ run_usage (FILE *out)
          "  -t, --template NAME   the template: 'host' or an image (default: "
          "the agent's)\n"
          "      --pull POLICY     missing (default), always or never\n"
+         "      --credentials M   the agent's state: sandbox (default), host "
+         "or none\n"
          "      --name NAME       use the sandbox called NAME\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
@@ -58,6 +62,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "name", required_argument, NULL, 'n' },
           { "security-opt", required_argument, NULL, 's' },
           { "pull", required_argument, NULL, 'p' },
+          { "credentials", required_argument, NULL, 'c' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   int c;
@@ -75,6 +80,14 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'n':
         o->name = optarg;
+        break;
+      case 'c':
+        if (strcmp (optarg, "sandbox") && strcmp (optarg, "host")
+            && strcmp (optarg, "none"))
+          return nb_error_make (err, 0, "run: --credentials %s: expects "
+                                        "sandbox, host or none",
+                                optarg);
+        o->credentials = optarg;
         break;
       case 'p':
         if (strcmp (optarg, "always") && strcmp (optarg, "missing")
@@ -179,8 +192,7 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
           "COLORTERM", NULL };
   char **env = NULL;
   size_t n = 0;
-  const char *key, *term = getenv ("TERM");
-  json_t *v;
+  const char *term = getenv ("TERM");
   int r = 0;
 
   r |= sb_env_push (&env, &n, "PATH",
@@ -193,8 +205,7 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
     r |= sb_env_push (&env, &n, *p, getenv (*p));
   r |= sb_env_push (&env, &n, "container", "nsbox");
   r |= sb_env_push (&env, &n, "NSBOX_SANDBOX", sb->name);
-  json_object_foreach (prof->env, key, v)
-      r |= sb_env_push (&env, &n, key, json_string_value (v));
+  r |= sb_state_env (prof, home, &env, &n);
   if (r < 0)
     {
       nb_free_strvp (&env);
@@ -258,7 +269,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_free char *workspace = NULL, *rootfs = NULL, *bundle = NULL,
                     *text = NULL, *home = NULL, *user = NULL;
   cleanup_free char **cmd = NULL;
-  cleanup_strv char **env = NULL;
+  cleanup_strv char **env = NULL, **binds = NULL;
   struct rt_spec *spec = NULL;
   json_t *json = NULL, *seccomp = NULL;
   cleanup_close int run_lock = -1;
@@ -302,6 +313,9 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   if (strcmp (tmpl, "host") != 0)
     {
       struct sb_image_run ir = { .template_name = tmpl,
+                                 .credentials = o.credentials
+                                                    ? o.credentials
+                                                    : "sandbox",
                                  .pull = o.pull ? o.pull : "missing",
                                  .argv = (const char *const *) cmd,
                                  .rootfs = rootfs,
@@ -319,6 +333,11 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       nb_error_make (err, ENOMEM, "run");
       goto out;
     }
+  if (sb_state_binds (prof, sb->agent,
+                      o.credentials ? o.credentials : "sandbox", home, &binds,
+                      err)
+      < 0)
+    goto out;
   {
     struct sb_plan plan = {
       .rootfs = rootfs,
@@ -334,6 +353,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       .host_gid = getgid (),
       .terminal = terminal,
       .seccomp = seccomp,
+      .state_binds = (const char *const *) binds,
     };
     if (sb_plan_host_spec (&plan, &json, err) < 0)
       goto out;

@@ -16,6 +16,7 @@ struct command
 static const struct command commands[] = {
   { "run", cmd_run, "run an agent in this workspace's sandbox" },
   { "ls", cmd_ls, "list the sandboxes" },
+  { "agents", cmd_agents, "list the agent profiles" },
   { "rm", cmd_rm, "remove sandboxes and everything they keep" },
   { "pull", cmd_image, "pull an image from a registry" },
   { "load", cmd_image, "load an image from an archive or OCI layout" },

@@ -45,6 +45,15 @@ mount_json (const char *dest, const char *type, const char *source,
   return m;
 }
 
+/* The agent's state volume, over its home. */
+static void
+add_state_binds (json_t *mounts, const struct sb_plan *p)
+{
+  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  for (const char *const *b = p->state_binds; b && b[0] && b[1]; b += 2)
+    json_array_append_new (mounts, mount_json (b[1], "bind", b[0], rw_bind));
+}
+
 static void
 add_mounts (json_t *mounts, const struct sb_plan *p)
 {
@@ -85,6 +94,7 @@ add_mounts (json_t *mounts, const struct sb_plan *p)
   /* Home before the workspace: a workspace inside the home stays visible. */
   json_array_append_new (mounts,
                          mount_json (p->home, "bind", p->home_source, rw_bind));
+  add_state_binds (mounts, p);
   json_array_append_new (mounts,
                          mount_json (p->workspace, "bind", p->workspace, rw_bind));
 }
@@ -211,6 +221,7 @@ sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
   json_array_append_new (mounts,
                          mount_json ("/dev/mqueue", "mqueue", "mqueue", mq_opts));
   json_array_append_new (mounts, mount_json ("/sys", "sysfs", "sysfs", sys_opts));
+  add_state_binds (mounts, p);
   json_array_append_new (mounts,
                          mount_json (p->workspace, "bind", p->workspace, rw_bind));
   for (const char *const *n = ns; *n; n++)

@@ -30,6 +30,8 @@ struct sb_plan
   const struct rt_idmap *uid_maps, *gid_maps; /* the layers' mapping */
   size_t n_uid_maps, n_gid_maps;
   bool no_new_privs;
+  /* The agent's state: source, destination pairs, NULL-terminated. */
+  const char *const *state_binds;
 };
 
 /* The host template: the host's system folders read-only, nothing of its

@@ -5,6 +5,10 @@
 #include "runtime/base/fs.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +50,37 @@ sb_profile_free (struct sb_profile *p)
 }
 
 static const char *const known_keys[]
-    = { "name", "description", "command", "template", "env", NULL };
+    = { "name", "description", "command", "template", "env", "state",
+        "pass_env", NULL };
+
+/* "~/..." without "." or ".." components: a path under the agent's home. */
+static bool
+valid_state_path (const char *s)
+{
+  if (strncmp (s, "~/", 2) != 0 || s[2] == '\0')
+    return false;
+  for (const char *p = s + 2; *p;)
+    {
+      size_t n = strcspn (p, "/");
+      if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+        return false;
+      p += n;
+      if (*p == '/')
+        p++;
+    }
+  return true;
+}
+
+static bool
+valid_env_name (const char *s)
+{
+  if (*s == '\0' || isdigit ((unsigned char) *s))
+    return false;
+  for (; *s; s++)
+    if (!isalnum ((unsigned char) *s) && *s != '_')
+      return false;
+  return true;
+}
 
 static void
 sb_profile_freep (struct sb_profile **p)
@@ -121,7 +155,100 @@ sb_profile_parse (const char *text, const char *origin,
                             "without '=' and a string value",
                             origin, key);
   }
+  p->state = json_object_get (json, "state");
+  if (p->state && !json_is_array (p->state))
+    return nb_error_make (err, 0, "profile %s: \"state\" must be an array "
+                                  "of \"~/...\" paths",
+                          origin);
+  json_array_foreach (p->state, i, v)
+  {
+    if (!json_is_string (v) || !valid_state_path (json_string_value (v)))
+      return nb_error_make (err, 0,
+                            "profile %s: state[%zu]: a path under the home "
+                            "(\"~/.claude\"), without . or .. components",
+                            origin, i);
+  }
+  p->pass_env = json_object_get (json, "pass_env");
+  if (p->pass_env && !json_is_array (p->pass_env))
+    return nb_error_make (err, 0, "profile %s: \"pass_env\" must be an "
+                                  "array of variable names",
+                          origin);
+  json_array_foreach (p->pass_env, i, v)
+  {
+    if (!json_is_string (v) || !valid_env_name (json_string_value (v)))
+      return nb_error_make (err, 0,
+                            "profile %s: pass_env[%zu]: not a variable name",
+                            origin, i);
+  }
   *out = steal_pointer (&p);
+  return 0;
+}
+
+static const char *
+user_agents_dir (char **path)
+{
+  const char *xdg = getenv ("XDG_CONFIG_HOME"), *home = getenv ("HOME");
+  *path = NULL;
+  if (xdg && xdg[0] == '/')
+    (void) !asprintf (path, "%s/nsbox/agents", xdg);
+  else if (home && home[0] == '/')
+    (void) !asprintf (path, "%s/.config/nsbox/agents", home);
+  return *path;
+}
+
+int
+sb_profile_each (void (*fn) (const char *name, struct sb_profile *p,
+                             nb_error_t err, void *arg),
+                 void *arg)
+{
+  cleanup_free char *dir = NULL;
+  struct dirent **names = NULL;
+  int n;
+
+  for (const struct nb_embedded *e = nb_embedded_files; e->name; e++)
+    {
+      cleanup_free char *name = NULL, *udir = NULL, *user = NULL;
+      struct sb_profile *p = NULL;
+      nb_error_t err = NULL;
+      const char *base;
+
+      if (strncmp (e->name, "agents/", 7) != 0)
+        continue;
+      base = e->name + 7;
+      name = strndup (base, strcspn (base, "."));
+      /* Overridden by the user's own: listed with those. */
+      if (name == NULL || (user_agents_dir (&udir)
+                           && asprintf (&user, "%s/%s.json", udir, name) >= 0
+                           && access (user, F_OK) == 0))
+        continue;
+      sb_profile_parse (e->data, e->name, &p, &err);
+      fn (name, p, err, arg);
+      sb_profile_free (p);
+      nb_error_free (&err);
+    }
+  if (user_agents_dir (&dir) == NULL || (n = scandir (dir, &names, NULL,
+                                                      alphasort)) < 0)
+    return 0;
+  for (int i = 0; i < n; i++)
+    {
+      const char *base = names[i]->d_name;
+      size_t len = strlen (base);
+      if (len > 5 && strcmp (base + len - 5, ".json") == 0)
+        {
+          cleanup_free char *name = strndup (base, len - 5);
+          struct sb_profile *p = NULL;
+          nb_error_t err = NULL;
+          if (name && sb_valid_name (name))
+            {
+              sb_profile_load (name, &p, &err);
+              fn (name, p, err, arg);
+              sb_profile_free (p);
+              nb_error_free (&err);
+            }
+        }
+      free (names[i]);
+    }
+  free (names);
   return 0;
 }
 

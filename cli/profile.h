@@ -13,6 +13,9 @@ struct sb_profile
   const char **command; /* NULL-terminated, borrowed from json */
   const char *template_name;
   json_t *env;          /* object of strings, may be NULL */
+  json_t *state;        /* array of "~/..." paths kept in the agent's
+                           credential volume, may be NULL */
+  json_t *pass_env;     /* array of host variable names, may be NULL */
   char *origin;         /* where it was read from */
 };
 
@@ -24,6 +27,12 @@ int sb_profile_load (const char *name, struct sb_profile **out,
 int sb_profile_parse (const char *text, const char *origin,
                       struct sb_profile **out, nb_error_t *err);
 void sb_profile_free (struct sb_profile *p);
+/* Every profile there is: the built-in ones, then the user's (which
+ * override the built-in ones of the same name).  FN gets each, parsed (or,
+ * for a malformed one, NULL and the error). */
+int sb_profile_each (void (*fn) (const char *name, struct sb_profile *p,
+                                 nb_error_t err, void *arg),
+                     void *arg);
 /* Is NAME acceptable as a profile or sandbox name? */
 int sb_valid_name (const char *name);
 

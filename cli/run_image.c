@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "cli/run_image.h"
 #include "cli/plan.h"
+#include "cli/state.h"
 #include "cli/template.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -43,7 +44,7 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   static const char *const passed[]
       = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
           "COLORTERM", NULL };
-  const char *term = getenv ("TERM"), *key;
+  const char *term = getenv ("TERM");
   bool has_path = false, has_home = false;
   char **env = NULL;
   size_t n = 0, i;
@@ -75,8 +76,7 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
     r |= sb_env_push (&env, &n, *p, getenv (*p));
   r |= sb_env_push (&env, &n, "container", "nsbox");
   r |= sb_env_push (&env, &n, "NSBOX_SANDBOX", sb->name);
-  json_object_foreach (prof->env, key, v)
-      r |= sb_env_push (&env, &n, key, json_string_value (v));
+  r |= sb_state_env (prof, home && *home ? home : "/", &env, &n);
   if (r < 0)
     {
       nb_free_strvp (&env);
@@ -93,8 +93,8 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
   size_t nu = 0, ng = 0, i, nl;
   json_t *image = sb_sandbox_image (sb), *fresh = NULL, *l;
   cleanup_free const char **layers = NULL;
-  cleanup_strv char **env = NULL;
-  const char *mapping;
+  cleanup_strv char **env = NULL, **binds = NULL;
+  const char *mapping, *home;
   uint32_t uid, gid;
   int ret = -1;
 
@@ -125,6 +125,11 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
                      "(/etc/subuid): every file of the image belongs to "
                      "the agent's uid %u inside, the only id there\n",
              uid);
+  home = json_string_value (json_object_get (image, "home"));
+  if (sb_state_binds (prof, sb->agent, run->credentials, home && *home ? home : "/",
+                      &binds, err)
+      < 0)
+    goto out;
   nl = json_array_size (json_object_get (image, "layers"));
   layers = calloc (nl + 1, sizeof *layers);
   env = image_env (sb, prof, image, run->terminal);
@@ -163,6 +168,7 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
        * is root only in the sandbox's user namespace.  With one id there is
        * nobody to become. */
       .no_new_privs = strncmp (mapping, "subids ", 7) != 0,
+      .state_binds = (const char *const *) binds,
     };
     ret = sb_plan_image_spec (&plan, spec, err);
   }

@@ -16,6 +16,7 @@ struct sb_image_run
   const char *rootfs;        /* an empty dir to mount the overlay on */
   int terminal;
   json_t *seccomp;
+  const char *credentials;   /* sandbox, host, none (see cli/state.h) */
 };
 
 /* Plan SB on the image: from the sandbox's record when it has resolved the
