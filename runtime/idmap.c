@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -40,49 +41,67 @@ format_map (const struct rt_idmap *maps, size_t n, char *buf, size_t size)
   return 0;
 }
 
-static int
-run_helper (const char *helper, pid_t pid, const struct rt_idmap *maps,
-            size_t n, nb_error_t *err)
+struct helper
 {
-  char pidbuf[16], *argv[3 + 3 * RT_MAX_IDMAPS];
+  const char *name;
+  pid_t pid;
+  char pidbuf[16];
   char nums[3 * RT_MAX_IDMAPS][12];
-  size_t a = 0;
-  pid_t child;
-  int status;
+  char *argv[3 + 3 * RT_MAX_IDMAPS];
+};
 
-  snprintf (pidbuf, sizeof pidbuf, "%d", (int) pid);
-  argv[a++] = (char *) helper;
-  argv[a++] = pidbuf;
+/* Start HELPER (newuidmap, newgidmap) for PID's MAPS; waited for by
+ * wait_helper, so that both run at once: each is an exec of a set-uid
+ * program, the dearest part of mapping ids. */
+static int
+spawn_helper (struct helper *h, const char *name, pid_t pid,
+              const struct rt_idmap *maps, size_t n, nb_error_t *err)
+{
+  extern char **environ;
+  size_t a = 0;
+  int r;
+
+  h->name = name;
+  snprintf (h->pidbuf, sizeof h->pidbuf, "%d", (int) pid);
+  h->argv[a++] = (char *) name;
+  h->argv[a++] = h->pidbuf;
   for (size_t i = 0; i < n; i++)
     {
-      snprintf (nums[3 * i], 12, "%u", maps[i].container_id);
-      snprintf (nums[3 * i + 1], 12, "%u", maps[i].host_id);
-      snprintf (nums[3 * i + 2], 12, "%u", maps[i].size);
-      argv[a++] = nums[3 * i];
-      argv[a++] = nums[3 * i + 1];
-      argv[a++] = nums[3 * i + 2];
+      snprintf (h->nums[3 * i], 12, "%u", maps[i].container_id);
+      snprintf (h->nums[3 * i + 1], 12, "%u", maps[i].host_id);
+      snprintf (h->nums[3 * i + 2], 12, "%u", maps[i].size);
+      h->argv[a++] = h->nums[3 * i];
+      h->argv[a++] = h->nums[3 * i + 1];
+      h->argv[a++] = h->nums[3 * i + 2];
     }
-  argv[a] = NULL;
-  child = fork ();
-  if (child < 0)
-    return nb_error_make (err, errno, "fork %s", helper);
-  if (child == 0)
+  h->argv[a] = NULL;
+  r = posix_spawnp (&h->pid, name, NULL, NULL, h->argv, environ);
+  if (r != 0)
     {
-      execvp (helper, argv);
-      fprintf (stderr, "nsbox: exec %s: %s\n", helper, strerror (errno));
-      _exit (127);
+      h->pid = -1;
+      nb_error_make (err, r, "run %s", name);
+      return nb_error_hint (err, "install the uidmap package");
     }
-  while (waitpid (child, &status, 0) < 0)
+  return 0;
+}
+
+static int
+wait_helper (struct helper *h, nb_error_t *err)
+{
+  int status;
+
+  if (h->pid < 0)
+    return 0;
+  while (waitpid (h->pid, &status, 0) < 0)
     if (errno != EINTR)
-      return nb_error_make (err, errno, "wait for %s", helper);
+      return nb_error_make (err, errno, "wait for %s", h->name);
+  h->pid = -1;
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     {
-      nb_error_make (err, 0, "%s failed for the sandbox's id mapping", helper);
-      return nb_error_hint (err, "%s",
-                            WIFEXITED (status) && WEXITSTATUS (status) == 127
-                                ? "install the uidmap package"
-                                : "check your ranges in /etc/subuid and "
-                                  "/etc/subgid");
+      nb_error_make (err, 0, "%s failed for the sandbox's id mapping",
+                     h->name);
+      return nb_error_hint (err, "check your ranges in /etc/subuid and "
+                                 "/etc/subgid");
     }
   return 0;
 }
@@ -100,31 +119,41 @@ rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
   char buf[RT_MAX_IDMAPS * 36];
   bool direct_uid = is_own_single (uid_maps, n_uid, geteuid ());
   bool direct_gid = is_own_single (gid_maps, n_gid, getegid ());
+  struct helper hu = { .pid = -1 }, hg = { .pid = -1 };
+  cleanup_error nb_error_t err2 = NULL;
+  int ret = 0;
 
+  if (!direct_uid && spawn_helper (&hu, "newuidmap", pid, uid_maps, n_uid, err)
+                         < 0)
+    return -1;
+  if (!direct_gid
+      && spawn_helper (&hg, "newgidmap", pid, gid_maps, n_gid, err) < 0)
+    {
+      wait_helper (&hu, &err2);
+      return -1;
+    }
   if (direct_uid)
     {
       if (format_map (uid_maps, n_uid, buf, sizeof buf) < 0)
-        return nb_error_make (err, E2BIG, "uid map");
-      if (write_proc (pid, "uid_map", buf, err) < 0)
-        return -1;
+        ret = nb_error_make (err, E2BIG, "uid map");
+      else
+        ret = write_proc (pid, "uid_map", buf, err);
     }
-  else if (run_helper ("newuidmap", pid, uid_maps, n_uid, err)
-           < 0)
-    return -1;
-
-  if (direct_gid)
+  if (ret == 0 && direct_gid)
     {
       /* Without newgidmap, setgroups must be denied first (user_namespaces(7)):
        * otherwise dropping a supplementary group could grant access. */
       if (write_proc (pid, "setgroups", "deny", err) < 0)
-        return -1;
-      if (format_map (gid_maps, n_gid, buf, sizeof buf) < 0)
-        return nb_error_make (err, E2BIG, "gid map");
-      if (write_proc (pid, "gid_map", buf, err) < 0)
-        return -1;
+        ret = -1;
+      else if (format_map (gid_maps, n_gid, buf, sizeof buf) < 0)
+        ret = nb_error_make (err, E2BIG, "gid map");
+      else
+        ret = write_proc (pid, "gid_map", buf, err);
     }
-  else if (run_helper ("newgidmap", pid, gid_maps, n_gid, err)
-           < 0)
-    return -1;
-  return 0;
+  /* Both helpers are reaped whatever happened; the first error is said. */
+  if (wait_helper (&hu, ret < 0 ? &err2 : err) < 0)
+    ret = -1;
+  if (wait_helper (&hg, ret < 0 ? &err2 : err) < 0)
+    ret = -1;
+  return ret;
 }
