@@ -13,6 +13,7 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -29,6 +30,7 @@ struct run_opts
   const char *agent;
   const char *seccomp; /* --security-opt seccomp=...: a file, "unconfined" */
   const char *credentials; /* --credentials sandbox|host|none */
+  bool allow_nested;       /* --allow-nested */
   const char *pull;    /* --pull always|missing|never */
   char **args;
   int n_args;
@@ -46,6 +48,8 @@ run_usage (FILE *out)
          "      --pull POLICY     missing (default), always or never\n"
          "      --credentials M   the agent's state: sandbox (default), host "
          "or none\n"
+         "      --allow-nested    let the agent make sandboxes of its own "
+         "(nsbox, bwrap, podman)\n"
          "      --name NAME       use the sandbox called NAME\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
@@ -63,6 +67,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "security-opt", required_argument, NULL, 's' },
           { "pull", required_argument, NULL, 'p' },
           { "credentials", required_argument, NULL, 'c' },
+          { "allow-nested", no_argument, NULL, 'N' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   int c;
@@ -80,6 +85,9 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'n':
         o->name = optarg;
+        break;
+      case 'N':
+        o->allow_nested = true;
         break;
       case 'c':
         if (strcmp (optarg, "sandbox") && strcmp (optarg, "host")
@@ -181,18 +189,31 @@ sb_env_push (char ***env, size_t *n, const char *key, const char *value)
   return 0;
 }
 
+int
+sb_env_base (char ***env, size_t *n, const char *sandbox, int terminal)
+{
+  static const char *const passed[]
+      = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+          "COLORTERM", NULL };
+  const char *term = getenv ("TERM");
+  int r = 0;
+
+  r |= sb_env_push (env, n, "TERM", term ? term : (terminal ? "xterm" : NULL));
+  for (const char *const *p = passed; *p; p++)
+    r |= sb_env_push (env, n, *p, getenv (*p));
+  r |= sb_env_push (env, n, "container", "nsbox");
+  r |= sb_env_push (env, n, "NSBOX_SANDBOX", sandbox);
+  return r;
+}
+
 /* The host's environment is not passed on (it may hold secrets): only what
  * describes the user's terminal and locale. */
 static char **
 make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
           const char *home, const char *user, int terminal)
 {
-  static const char *const passed[]
-      = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
-          "COLORTERM", NULL };
   char **env = NULL;
   size_t n = 0;
-  const char *term = getenv ("TERM");
   int r = 0;
 
   r |= sb_env_push (&env, &n, "PATH",
@@ -200,11 +221,7 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   r |= sb_env_push (&env, &n, "HOME", home);
   r |= sb_env_push (&env, &n, "USER", user);
   r |= sb_env_push (&env, &n, "LOGNAME", user);
-  r |= sb_env_push (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
-  for (const char *const *p = passed; *p; p++)
-    r |= sb_env_push (&env, &n, *p, getenv (*p));
-  r |= sb_env_push (&env, &n, "container", "nsbox");
-  r |= sb_env_push (&env, &n, "NSBOX_SANDBOX", sb->name);
+  r |= sb_env_base (&env, &n, sb->name, terminal);
   r |= sb_state_env (prof, home, &env, &n);
   if (r < 0)
     {
@@ -217,7 +234,7 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
 /* The seccomp profile for linux.seccomp: the built-in default, the user's
  * file (checked when it is compiled), or none. */
 static int
-seccomp_profile (const char *opt, json_t **out, nb_error_t *err)
+seccomp_profile (const char *opt, bool nested, json_t **out, nb_error_t *err)
 {
   *out = NULL;
   if (opt && strcmp (opt, "unconfined") == 0)
@@ -238,7 +255,10 @@ seccomp_profile (const char *opt, json_t **out, nb_error_t *err)
         }
       return *out ? 0 : nb_error_wrap (err, "seccomp profile");
     }
-  *out = rt_seccomp_default ();
+  /* Nesting: the default with namespaces and mounts allowed -- all of them
+   * in the sandbox's own user namespace, where the agent's capabilities
+   * count for nothing outside. */
+  *out = nested ? rt_seccomp_nested () : rt_seccomp_default ();
   return *out ? 0 : nb_error_make (err, ENOMEM, "the built-in seccomp profile");
 }
 
@@ -302,7 +322,9 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       nb_error_make (err, ENOMEM, "run");
       goto out;
     }
-  if (seccomp_profile (o.seccomp, &seccomp, err) < 0)
+  if (seccomp_profile (o.seccomp, o.allow_nested || prof->allow_nested,
+                       &seccomp, err)
+      < 0)
     goto out;
   cmd = make_argv (prof, o.args, o.n_args);
   if (cmd == NULL)

@@ -45,17 +45,10 @@ mount_json (const char *dest, const char *type, const char *source,
   return m;
 }
 
-/* The agent's state volume, over its home. */
+/* What every template gets of its own: /proc, a minimal /dev with a private
+ * devpts and /dev/shm, /dev/mqueue, a read-only /sys. */
 static void
-add_state_binds (json_t *mounts, const struct sb_plan *p)
-{
-  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
-  for (const char *const *b = p->state_binds; b && b[0] && b[1]; b += 2)
-    json_array_append_new (mounts, mount_json (b[1], "bind", b[0], rw_bind));
-}
-
-static void
-add_mounts (json_t *mounts, const struct sb_plan *p)
+add_kernel_mounts (json_t *mounts)
 {
   static const char *const proc_opts[] = { "nosuid", "noexec", "nodev", NULL };
   static const char *const dev_opts[]
@@ -68,13 +61,6 @@ add_mounts (json_t *mounts, const struct sb_plan *p)
   static const char *const mq_opts[] = { "nosuid", "noexec", "nodev", NULL };
   static const char *const sys_opts[]
       = { "nosuid", "noexec", "nodev", "ro", NULL };
-  static const char *const ro_bind[]
-      = { "rbind", "ro", "nosuid", "nodev", NULL };
-  static const char *const tmp_opts[]
-      = { "nosuid", "nodev", "mode=1777", NULL };
-  static const char *const run_opts[] = { "nosuid", "nodev", "mode=755", NULL };
-  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
-  struct stat st;
 
   json_array_append_new (mounts, mount_json ("/proc", "proc", "proc", proc_opts));
   json_array_append_new (mounts, mount_json ("/dev", "tmpfs", "tmpfs", dev_opts));
@@ -84,6 +70,29 @@ add_mounts (json_t *mounts, const struct sb_plan *p)
   json_array_append_new (mounts,
                          mount_json ("/dev/mqueue", "mqueue", "mqueue", mq_opts));
   json_array_append_new (mounts, mount_json ("/sys", "sysfs", "sysfs", sys_opts));
+}
+
+/* The agent's state volume, over its home. */
+static void
+add_state_binds (json_t *mounts, const struct sb_plan *p)
+{
+  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  for (const char *const *b = p->state_binds; b && b[0] && b[1]; b += 2)
+    json_array_append_new (mounts, mount_json (b[1], "bind", b[0], rw_bind));
+}
+
+static void
+add_mounts (json_t *mounts, const struct sb_plan *p)
+{
+  static const char *const ro_bind[]
+      = { "rbind", "ro", "nosuid", "nodev", NULL };
+  static const char *const tmp_opts[]
+      = { "nosuid", "nodev", "mode=1777", NULL };
+  static const char *const run_opts[] = { "nosuid", "nodev", "mode=755", NULL };
+  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  struct stat st;
+
+  add_kernel_mounts (mounts);
   for (const char *const *d = host_system_dirs; *d; d++)
     if (lstat (*d, &st) == 0 && S_ISDIR (st.st_mode))
       json_array_append_new (mounts, mount_json (*d, "bind", *d, ro_bind));
@@ -184,16 +193,6 @@ lowerdir_option (const char *const *layers)
 int
 sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
 {
-  static const char *const proc_opts[] = { "nosuid", "noexec", "nodev", NULL };
-  static const char *const dev_opts[]
-      = { "nosuid", "strictatime", "mode=755", "size=65536k", NULL };
-  static const char *const pts_opts[] = { "nosuid", "noexec", "newinstance",
-                                          "ptmxmode=0666", "mode=0620", NULL };
-  static const char *const shm_opts[]
-      = { "nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL };
-  static const char *const mq_opts[] = { "nosuid", "noexec", "nodev", NULL };
-  static const char *const sys_opts[]
-      = { "nosuid", "noexec", "nodev", "ro", NULL };
   static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
   static const char *const ns[]
       = { "user", "mount", "pid", "uts", "ipc", "network", "cgroup", NULL };
@@ -213,14 +212,7 @@ sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
     json_array_append_new (mounts,
                            mount_json ("/", "overlay", "overlay", root_opts));
   }
-  json_array_append_new (mounts, mount_json ("/proc", "proc", "proc", proc_opts));
-  json_array_append_new (mounts, mount_json ("/dev", "tmpfs", "tmpfs", dev_opts));
-  json_array_append_new (mounts,
-                         mount_json ("/dev/pts", "devpts", "devpts", pts_opts));
-  json_array_append_new (mounts, mount_json ("/dev/shm", "tmpfs", "shm", shm_opts));
-  json_array_append_new (mounts,
-                         mount_json ("/dev/mqueue", "mqueue", "mqueue", mq_opts));
-  json_array_append_new (mounts, mount_json ("/sys", "sysfs", "sysfs", sys_opts));
+  add_kernel_mounts (mounts);
   add_state_binds (mounts, p);
   json_array_append_new (mounts,
                          mount_json (p->workspace, "bind", p->workspace, rw_bind));

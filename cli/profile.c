@@ -51,7 +51,7 @@ sb_profile_free (struct sb_profile *p)
 
 static const char *const known_keys[]
     = { "name", "description", "command", "template", "env", "state",
-        "pass_env", NULL };
+        "pass_env", "allow_nested", NULL };
 
 /* "~/..." without "." or ".." components: a path under the agent's home. */
 static bool
@@ -155,6 +155,12 @@ sb_profile_parse (const char *text, const char *origin,
                             "without '=' and a string value",
                             origin, key);
   }
+  v = json_object_get (json, "allow_nested");
+  if (v && !json_is_boolean (v))
+    return nb_error_make (err, 0, "profile %s: \"allow_nested\" must be "
+                                  "true or false",
+                          origin);
+  p->allow_nested = json_is_true (v);
   p->state = json_object_get (json, "state");
   if (p->state && !json_is_array (p->state))
     return nb_error_make (err, 0, "profile %s: \"state\" must be an array "

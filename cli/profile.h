@@ -3,6 +3,7 @@
 #define SB_PROFILE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include "runtime/base/error.h"
 
 struct sb_profile
@@ -16,6 +17,7 @@ struct sb_profile
   json_t *state;        /* array of "~/..." paths kept in the agent's
                            credential volume, may be NULL */
   json_t *pass_env;     /* array of host variable names, may be NULL */
+  bool allow_nested;    /* "allow_nested": sandboxes inside (--allow-nested) */
   char *origin;         /* where it was read from */
 };
 

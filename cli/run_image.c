@@ -41,10 +41,6 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   json_t *config = json_object_get (image, "config");
   const char *home = json_string_value (json_object_get (image, "home"));
   const char *user = json_string_value (json_object_get (image, "user"));
-  static const char *const passed[]
-      = { "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
-          "COLORTERM", NULL };
-  const char *term = getenv ("TERM");
   bool has_path = false, has_home = false;
   char **env = NULL;
   size_t n = 0, i;
@@ -71,11 +67,7 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
     r |= sb_env_push (&env, &n, "HOME", home && *home ? home : "/");
   r |= sb_env_push (&env, &n, "USER", user);
   r |= sb_env_push (&env, &n, "LOGNAME", user);
-  r |= sb_env_push (&env, &n, "TERM", term ? term : (terminal ? "xterm" : NULL));
-  for (const char *const *p = passed; *p; p++)
-    r |= sb_env_push (&env, &n, *p, getenv (*p));
-  r |= sb_env_push (&env, &n, "container", "nsbox");
-  r |= sb_env_push (&env, &n, "NSBOX_SANDBOX", sb->name);
+  r |= sb_env_base (&env, &n, sb->name, terminal);
   r |= sb_state_env (prof, home && *home ? home : "/", &env, &n);
   if (r < 0)
     {

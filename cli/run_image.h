@@ -30,5 +30,8 @@ int sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
 /* Add KEY=VALUE to a NULL-terminated environment (nothing when VALUE is
  * NULL); -1 when out of memory.  In cli/cmd_run.c. */
 int sb_env_push (char ***env, size_t *n, const char *key, const char *value);
+/* What every sandbox's environment gets of nsbox's: TERM, the host's locale
+ * variables, container=nsbox, NSBOX_SANDBOX=SANDBOX.  In cli/cmd_run.c. */
+int sb_env_base (char ***env, size_t *n, const char *sandbox, int terminal);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -82,7 +83,13 @@ rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
       int e = errno;
       sigprocmask (SIG_SETMASK, &orig, NULL);
       nb_error_make (err, e, "create the sandbox's namespaces");
-      if (e == EPERM || e == ENOSPC || e == EACCES)
+      /* Inside an nsbox sandbox without --allow-nested, its seccomp
+       * profile says ENOSYS to clone3. */
+      if ((e == ENOSYS || e == EPERM) && getenv ("NSBOX_SANDBOX"))
+        nb_error_hint (err, "this is inside the nsbox sandbox %s: start it "
+                            "with --allow-nested to run sandboxes in it",
+                       getenv ("NSBOX_SANDBOX"));
+      else if (e == EPERM || e == ENOSPC || e == EACCES)
         nb_error_hint (err, "unprivileged user namespaces may be disabled "
                             "here: run 'nsbox doctor'");
       return -1;

@@ -170,13 +170,23 @@ do_mount (int rootfd, const struct rt_mount *m, nb_error_t *err)
            < 0)
     {
       /* sysfs needs a network namespace of our own; where we share the
-       * host's, fall back to a read-only view of the host's (as crun does). */
-      if (strcmp (m->type, "sysfs") != 0 || (*err)->errno_val != EPERM)
+       * host's, fall back to a read-only view of the host's (as crun does).
+       * A fresh proc (or sysfs) is refused where the one above has masked
+       * paths -- inside another sandbox (the kernel's mount_too_revealing):
+       * then the one above is bound, masks and all, and the agent sees its
+       * processes; said once. */
+      bool is_proc = strcmp (m->type, "proc") == 0;
+      if ((!is_proc && strcmp (m->type, "sysfs") != 0)
+          || (*err)->errno_val != EPERM)
         return -1;
       nb_error_free (err);
-      if (bind_tree (-1, "/sys", dest, m->destination,
-                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
-                         | MOUNT_ATTR_NOEXEC,
+      if (is_proc)
+        fprintf (stderr, "nsbox: note: a fresh /proc cannot be mounted here "
+                         "(nsbox runs in a sandbox whose /proc has masked "
+                         "paths); the sandbox sees that /proc instead\n");
+      if (bind_tree (-1, is_proc ? "/proc" : "/sys", dest, m->destination,
+                     (is_proc ? 0 : MOUNT_ATTR_RDONLY) | MOUNT_ATTR_NOSUID
+                         | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
                      true, err)
           < 0)
         return -1;

@@ -73,18 +73,16 @@ cache_path (const char *canon, size_t n)
   uint64_t h = fnv1a (canon, n);
 
   if (xdg && xdg[0] == '/')
-    return asprintf (&p, "%s/nsbox/seccomp/%016llx.bpf", xdg,
-                     (unsigned long long) h)
-                   < 0
-               ? NULL
-               : p;
-  if (home && home[0] == '/')
-    return asprintf (&p, "%s/.cache/nsbox/seccomp/%016llx.bpf", home,
-                     (unsigned long long) h)
-                   < 0
-               ? NULL
-               : p;
-  return NULL;
+    home = NULL;
+  else if (home && home[0] == '/')
+    xdg = NULL;
+  else
+    return NULL;
+  if (asprintf (&p, "%s%s/nsbox/seccomp/%016llx.bpf", xdg ? xdg : home,
+                xdg ? "" : "/.cache", (unsigned long long) h)
+      < 0)
+    return NULL;
+  return p;
 }
 
 /* The header that keys a cached program: what else could change it. */
@@ -177,30 +175,49 @@ compile (json_t *profile, struct rt_seccomp *out, nb_error_t *err)
   return 0;
 }
 
-static json_t *default_profile;
+/* The profiles compiled at build time: the default and its --allow-nested
+ * variant. */
+static struct builtin
+{
+  const char *canon, *canon_end, *bpf, *bpf_end;
+  json_t *obj;
+} builtins[] = {
+  { rt_seccomp_default_canon, rt_seccomp_default_canon_end,
+    rt_seccomp_default_bpf, rt_seccomp_default_bpf_end, NULL },
+  { rt_seccomp_nested_canon, rt_seccomp_nested_canon_end,
+    rt_seccomp_nested_bpf, rt_seccomp_nested_bpf_end, NULL },
+};
+
+static json_t *
+builtin_profile (struct builtin *b)
+{
+  if (b->obj == NULL)
+    b->obj = json_loadb (b->canon, (size_t) (b->canon_end - b->canon), 0, NULL);
+  return json_incref (b->obj);
+}
 
 json_t *
 rt_seccomp_default (void)
 {
-  if (default_profile == NULL)
-    default_profile = json_loadb (
-        rt_seccomp_default_canon,
-        (size_t) (rt_seccomp_default_canon_end - rt_seccomp_default_canon), 0,
-        NULL);
-  return json_incref (default_profile);
+  return builtin_profile (&builtins[0]);
+}
+
+json_t *
+rt_seccomp_nested (void)
+{
+  return builtin_profile (&builtins[1]);
 }
 
 static void
-use_builtin (struct rt_seccomp *out)
+use_builtin (struct rt_seccomp *out, const struct builtin *b)
 {
-  out->bpf = rt_seccomp_default_bpf;
-  out->len = (size_t) (rt_seccomp_default_bpf_end - rt_seccomp_default_bpf);
+  out->bpf = b->bpf;
+  out->len = (size_t) (b->bpf_end - b->bpf);
 }
 
 int
 rt_seccomp_prepare (json_t *profile, struct rt_seccomp *out, nb_error_t *err)
 {
-  size_t dn = (size_t) (rt_seccomp_default_canon_end - rt_seccomp_default_canon);
   cleanup_free char *canon = NULL, *path = NULL;
   size_t n;
 
@@ -215,19 +232,25 @@ rt_seccomp_prepare (json_t *profile, struct rt_seccomp *out, nb_error_t *err)
   /* The warm path: nsbox run hands back the object rt_seccomp_default gave
    * it, and writing out 9 kB of JSON to compare it would cost more than the
    * rest of this function. */
-  if (profile == default_profile)
-    {
-      use_builtin (out);
-      return 0;
-    }
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    if (profile == builtins[i].obj)
+      {
+        use_builtin (out, &builtins[i]);
+        return 0;
+      }
   canon = json_dumps (profile, RT_SECCOMP_CANON_FLAGS);
   if (canon == NULL)
     return nb_error_make (err, ENOMEM, "seccomp");
   n = strlen (canon);
-  if (n == dn && memcmp (canon, rt_seccomp_default_canon, n) == 0)
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
     {
-      use_builtin (out);
-      return 0;
+      const struct builtin *b = &builtins[i];
+      if (n == (size_t) (b->canon_end - b->canon)
+          && memcmp (canon, b->canon, n) == 0)
+        {
+          use_builtin (out, b);
+          return 0;
+        }
     }
   path = cache_path (canon, n);
   if (cache_lookup (path, canon, n, out) == 0)

@@ -36,10 +36,15 @@ void rt_seccomp_clear (struct rt_seccomp *sc);
  * back to rt_seccomp_prepare unmodified, it is known for the built-in
  * program without being written out and compared. */
 json_t *rt_seccomp_default (void);
+/* The same for the default's --allow-nested variant (built by seccomp-gen:
+ * namespaces and mounts allowed, for a sandbox inside the sandbox). */
+json_t *rt_seccomp_nested (void);
 
 /* The default profile as compiled at build time (build/seccomp_default.c):
  * its canonical text and its program. */
 extern const char rt_seccomp_default_canon[], rt_seccomp_default_canon_end[];
 extern const char rt_seccomp_default_bpf[], rt_seccomp_default_bpf_end[];
+extern const char rt_seccomp_nested_canon[], rt_seccomp_nested_canon_end[];
+extern const char rt_seccomp_nested_bpf[], rt_seccomp_nested_bpf_end[];
 
 #endif

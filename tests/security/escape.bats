@@ -331,3 +331,45 @@ EOF
   assert_status 0
   assert_equal "$output" EACCES
 }
+
+# --- nesting (the CI-runner case) ------------------------------------------------------
+
+# nsbox_in_ws: a copy of nsbox (and its seccomp plugin) in the workspace,
+# where the sandbox sees it.
+nsbox_in_ws() {
+  cp "$NSBOX" "$WS/nsbox"
+  [[ ! -f ${NSBOX%/*}/nsbox-seccomp.so ]] || cp "${NSBOX%/*}/nsbox-seccomp.so" "$WS/"
+  chown "$TEST_UID:$TEST_GID" "$WS/nsbox"
+}
+
+@test "without --allow-nested nsbox cannot start a sandbox inside a sandbox, and says what to do" {
+  nsbox_in_ws
+  in_sandbox -- './nsbox run shell -- -c "echo inner"'
+  [[ $status -ne 0 && $output != *inner* ]] || { _show_run; false; }
+  [[ $stderr == *"start it with --allow-nested"* ]] || { _show_run; false; }
+}
+
+@test "with --allow-nested nsbox runs inside nsbox, the inner sandbox filtered again, and /proc falls back with a notice" {
+  nsbox_in_ws
+  in_sandbox --allow-nested -- './nsbox run shell -- -c "echo inner \$(id -u); grep ^Seccomp_filters: /proc/self/status"'
+  assert_status 0
+  assert_equal "${lines[0]}" "inner $TEST_UID"
+  # The outer's filter and the inner's, stacked.
+  [[ ${lines[1]} == *2 ]] || { _show_run; false; }
+  [[ $stderr == *"a fresh /proc cannot be mounted here"* ]] || { _show_run; false; }
+}
+
+@test "with --allow-nested the agent may make a user namespace, and the rest of the filter holds" {
+  in_sandbox --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe int80'
+  assert_status 0
+  assert_equal "$output" "0"$'\n'"EPERM"$'\n'"EPERM"$'\n'"EPERM"
+}
+
+@test "a profile's allow_nested does what --allow-nested does" {
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  as_user sh -c 'printf "%s\n" "{\"command\": [\"/bin/sh\"], \"allow_nested\": true}" >"$1"' sh \
+    "$TEST_HOME/.config/nsbox/agents/nester.json"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" nester -- -c 'unshare -Ur id -u'
+  assert_status 0
+  assert_equal "$output" 0
+}
