@@ -26,6 +26,9 @@
 #   mk_workspace NAME      create $TEST_HOME/NAME (or NAME if absolute) owned by
 #                          the user and print its path
 #   cleanup_later PATH     remove PATH (made outside $TEST_DIR) at teardown
+#   wait_for_output FILE TEXT SECONDS
+#                          wait until FILE holds TEXT; fail showing FILE after
+#                          SECONDS
 #   assert_status N, assert_equal ACTUAL EXPECTED, assert_output_has STR,
 #   refute_output_has STR  checks that print what they got when they fail
 #
@@ -190,4 +193,16 @@ refute_output_has() {
     _show_run
     return 1
   fi
+}
+
+# wait_for_output FILE TEXT SECONDS
+wait_for_output() {
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "no '$2' in $1 after $3 s; it holds:" >&2
+  cat "$1" >&2
+  return 1
 }

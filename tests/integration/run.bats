@@ -60,18 +60,6 @@ assert_host_dir_hidden() {
   done
 }
 
-# wait_for_output FILE TEXT SECONDS
-wait_for_output() {
-  local i
-  for ((i = 0; i < $3 * 20; i++)); do
-    grep -q -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "no '$2' in $1 after $3 s; it holds:" >&2
-  cat "$1" >&2
-  return 1
-}
-
 # wait_exit PID SECONDS: wait for a background child, set $bg_status.
 wait_exit() {
   local i state

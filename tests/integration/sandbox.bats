@@ -23,18 +23,6 @@ teardown() {
   nsbox_teardown
 }
 
-# wait_for_output FILE TEXT SECONDS
-wait_for_output() {
-  local i
-  for ((i = 0; i < $3 * 20; i++)); do
-    grep -q -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "no '$2' in $1 after $3 s; it holds:" >&2
-  cat "$1" >&2
-  return 1
-}
-
 sandbox_dirs() {
   find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
