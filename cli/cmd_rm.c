@@ -114,7 +114,10 @@ remove_one (const char *what, nb_error_t *err)
       nb_rm_rf_at (AT_FDCWD, live, &e);
     }
   nb_error_free (err);
-  printf ("%s\n", f.name);
+  {
+    cleanup_free char *shown = nb_escape (f.name);
+    printf ("%s\n", shown ? shown : f.id);
+  }
   ret = 0;
 out:
   free (f.dir);
