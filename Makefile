@@ -33,7 +33,7 @@ SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) runtime/seccomp_gen.c,$(wil
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=build/%.o) build/embed.o build/seccomp_default.o
 # What image code shares with the rest of nsbox is compiled in again (PIC).
-SO_SHARED := $(wildcard runtime/base/*.c) runtime/idmap.c cli/subid.c cli/mapped.c
+SO_SHARED := $(wildcard runtime/base/*.c) runtime/idmap.c cli/subid.c cli/mapped.c cli/sandbox.c
 SO_OBJS := $(OCI_SRCS:%.c=build/pic/%.o) $(SO_SHARED:%.c=build/pic/%.o)
 SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \

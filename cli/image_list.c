@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cli/image.h"
 #include "cli/mapped.h"
+#include "cli/sandbox.h"
 #include "oci/ref.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -242,14 +243,40 @@ struct prune_job
 {
   struct img_ctx *c;
   size_t blobs, layers;
+  json_t *in_use; /* diff_id hex -> true: layers sandboxes run on */
 };
+
+/* A sandbox on an image template runs on the layer dirs its record names,
+ * whatever became of the image's name: prune keeps them. */
+static int
+collect_in_use (const char *dir, json_t *record, void *arg)
+{
+  json_t *in_use = arg, *l;
+  size_t i;
+
+  (void) dir;
+  json_array_foreach (json_object_get (json_object_get (record, "image"),
+                                       "layers"),
+                      i, l)
+  {
+    const char *path = json_string_value (l), *base;
+    char hex[65];
+    if (path == NULL || (base = strrchr (path, '/')) == NULL
+        || strlen (base + 1) < 64)
+      continue;
+    memcpy (hex, base + 1, 64);
+    hex[64] = '\0';
+    json_object_set_new (in_use, hex, json_true ());
+  }
+  return 0;
+}
 
 static int
 prune_cb (void *arg, nb_error_t *err)
 {
   struct prune_job *j = arg;
-  if (oci_store_prune (j->c->store, j->c->layers_dir, &j->blobs, &j->layers,
-                       err)
+  if (oci_store_prune_keep (j->c->store, j->c->layers_dir, j->in_use,
+                            &j->blobs, &j->layers, err)
       < 0)
     return -1;
   /* Said here: this may run in a child inside the user namespace. */
@@ -280,9 +307,18 @@ img_cmd_image (int argc, char **argv)
       img_ctx_close (&c);
       return nb_error_report (&err);
     }
+  j.in_use = json_object ();
+  if (j.in_use == NULL || sb_sandbox_each (collect_in_use, j.in_use, &err) < 0)
+    {
+      json_decref (j.in_use);
+      img_ctx_close (&c);
+      nb_error_wrap (&err, "image prune: read the sandboxes");
+      return nb_error_report (&err);
+    }
   /* Layers hold files of subordinate owners: only from inside the user
    * namespace can they be removed without privileges. */
   ret = sb_call_mapped (prune_cb, &j, NULL, &keep, &err);
+  json_decref (j.in_use);
   if (ret == 0)
     remove_stale_pull_locks (&c);
   img_ctx_close (&c);

@@ -1128,6 +1128,15 @@ int
 oci_store_prune (struct oci_store *s, const char *layers_dir,
                  size_t *blobs_removed, size_t *layers_removed, nb_error_t *err)
 {
+  return oci_store_prune_keep (s, layers_dir, NULL, blobs_removed,
+                               layers_removed, err);
+}
+
+int
+oci_store_prune_keep (struct oci_store *s, const char *layers_dir,
+                      json_t *keep, size_t *blobs_removed,
+                      size_t *layers_removed, nb_error_t *err)
+{
   cleanup_json json_t *index = NULL;
   cleanup_json json_t *blobs = json_object ();
   cleanup_json json_t *diff_ids = json_object ();
@@ -1138,6 +1147,8 @@ oci_store_prune (struct oci_store *s, const char *layers_dir,
 
   if (blobs == NULL || diff_ids == NULL)
     return nb_error_make (err, ENOMEM, "prune %s", s->dir);
+  if (json_is_object (keep))
+    json_object_update (diff_ids, keep);
   if (oci_store_lock (s, 1, err) < 0)
     return nb_error_wrap (err, "prune");
 

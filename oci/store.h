@@ -117,6 +117,12 @@ int oci_store_prune (struct oci_store *s, const char *layers_dir,
                      size_t *blobs_removed, size_t *layers_removed,
                      nb_error_t *err);
 
+/* The same, also keeping the layers whose diff_id hex is a key of KEEP
+ * (e.g. what sandboxes run on, whether or not an image still names them). */
+int oci_store_prune_keep (struct oci_store *s, const char *layers_dir,
+                          json_t *keep, size_t *blobs_removed,
+                          size_t *layers_removed, nb_error_t *err);
+
 void oci_descriptor_clear (struct oci_descriptor *d);
 
 #endif

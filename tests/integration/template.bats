@@ -252,3 +252,24 @@ user_image() {
   assert_status 0
   assert_equal "$(find "$LAYERS" -mindepth 1 -maxdepth 1 | wc -l)" 0
 }
+
+@test "image prune keeps the layers a sandbox runs on after its image's names are gone; after rm they go" {
+  user_image agentimg agent
+  in_image -- 'echo mine >"$HOME/work"'
+  assert_status 0
+  run --separate-stderr nsbox_user rmi localhost/agentimg:latest localhost/oci:latest localhost/oci:gzip \
+    localhost/oci:zstd localhost/oci:uncompressed localhost/oci:multi
+  assert_status 0
+  run --separate-stderr nsbox_user image prune
+  assert_status 0
+  [[ $(count_layer_dirs) -gt 0 ]]
+  # The sandbox still runs, on its layers, without the image.
+  in_image -- 'cat /etc/nsbox-test-layer3 "$HOME/work"'
+  assert_status 0
+  assert_equal "$output" "nsbox test layer 3"$'\n'"mine"
+  run --separate-stderr nsbox_user rm ws-shell
+  assert_status 0
+  run --separate-stderr nsbox_user image prune
+  assert_status 0
+  assert_equal "$(find "$LAYERS" -mindepth 1 -maxdepth 1 | wc -l)" 0
+}
