@@ -12,6 +12,7 @@
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <getopt.h>
@@ -31,6 +32,8 @@ struct run_opts
   const char *seccomp; /* --security-opt seccomp=...: a file, "unconfined" */
   const char *credentials; /* --credentials sandbox|host|none */
   bool allow_nested;       /* --allow-nested */
+  char **env;              /* -e KEY=VALUE, -e KEY, --env-file: KEY=VALUE */
+  size_t n_env;
   const char *pull;    /* --pull always|missing|never */
   char **args;
   int n_args;
@@ -50,11 +53,82 @@ run_usage (FILE *out)
          "or none\n"
          "      --allow-nested    let the agent make sandboxes of its own "
          "(nsbox, bwrap, podman)\n"
+         "  -e, --env KEY[=VALUE] set a variable (KEY alone: the host's value)\n"
+         "      --env-file FILE   variables from FILE, one KEY[=VALUE] a line\n"
          "      --name NAME       use the sandbox called NAME\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
          "See nsbox-run(1).\n",
          out);
+}
+
+/* KEY=VALUE as it is; KEY alone takes the host's value, and nothing when
+ * the host has none (docker run -e KEY). */
+static int
+add_env_arg (struct run_opts *o, const char *arg, const char *where,
+             nb_error_t *err)
+{
+  size_t klen = strcspn (arg, "=");
+  char **nenv, *kv = NULL;
+
+  if (klen == 0)
+    return nb_error_make (err, 0, "run: %s %s: a variable needs a name",
+                          where, arg);
+  for (size_t i = 0; i < klen; i++)
+    if (!(isalnum ((unsigned char) arg[i]) || arg[i] == '_')
+        || (i == 0 && isdigit ((unsigned char) arg[i])))
+      return nb_error_make (err, 0, "run: %s %s: not a variable name", where,
+                            arg);
+  if (arg[klen] == '=')
+    kv = strdup (arg);
+  else if (getenv (arg))
+    {
+      if (asprintf (&kv, "%s=%s", arg, getenv (arg)) < 0)
+        kv = NULL;
+    }
+  else
+    return 0;
+  nenv = kv ? realloc (o->env, (o->n_env + 2) * sizeof *nenv) : NULL;
+  if (nenv == NULL)
+    {
+      free (kv);
+      return nb_error_make (err, ENOMEM, "run");
+    }
+  o->env = nenv;
+  o->env[o->n_env++] = kv;
+  o->env[o->n_env] = NULL;
+  return 0;
+}
+
+/* --env-file: KEY[=VALUE] a line; blank lines and # comments skipped. */
+static int
+read_env_file (struct run_opts *o, const char *path, nb_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  char where[64];
+  int line = 0;
+
+  if (nb_read_file (path, &text, NULL, err) < 0)
+    return nb_error_wrap (err, "run: --env-file");
+  for (char *p = text, *next; p; p = next)
+    {
+      size_t len;
+      next = strchr (p, '\n');
+      if (next)
+        *next++ = '\0';
+      line++;
+      len = strlen (p);
+      if (len && p[len - 1] == '\r')
+        p[len - 1] = '\0';
+      while (*p == ' ' || *p == '\t')
+        p++;
+      if (*p == '\0' || *p == '#')
+        continue;
+      snprintf (where, sizeof where, "--env-file line %d:", line);
+      if (add_env_arg (o, p, where, err) < 0)
+        return nb_error_wrap (err, "%s", path);
+    }
+  return 0;
 }
 
 static int
@@ -68,13 +142,15 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "pull", required_argument, NULL, 'p' },
           { "credentials", required_argument, NULL, 'c' },
           { "allow-nested", no_argument, NULL, 'N' },
+          { "env", required_argument, NULL, 'e' },
+          { "env-file", required_argument, NULL, 'E' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   int c;
 
   opterr = 0;
   /* '+': options stop at the agent; what follows belongs to it. */
-  while ((c = getopt_long (argc, argv, "+w:t:h", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "+w:t:e:h", longopts, NULL)) != -1)
     switch (c)
       {
       case 'w':
@@ -88,6 +164,14 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'N':
         o->allow_nested = true;
+        break;
+      case 'e':
+        if (add_env_arg (o, optarg, "-e", err) < 0)
+          return -1;
+        break;
+      case 'E':
+        if (read_env_file (o, optarg, err) < 0)
+          return -1;
         break;
       case 'c':
         if (strcmp (optarg, "sandbox") && strcmp (optarg, "host")
@@ -177,6 +261,15 @@ sb_env_push (char ***env, size_t *n, const char *key, const char *value)
     return 0;
   if (asprintf (&kv, "%s=%s", key, value) < 0)
     return -1;
+  /* A later value of a variable replaces the earlier one (the image's, then
+   * nsbox's, the profile's, the user's -e), as docker run's do. */
+  for (size_t i = 0; i < *n; i++)
+    if (strncmp ((*env)[i], kv, strlen (key) + 1) == 0)
+      {
+        free ((*env)[i]);
+        (*env)[i] = kv;
+        return 0;
+      }
   nenv = realloc (*env, (*n + 2) * sizeof (char *));
   if (nenv == NULL)
     {
@@ -186,6 +279,20 @@ sb_env_push (char ***env, size_t *n, const char *key, const char *value)
   *env = nenv;
   (*env)[(*n)++] = kv;
   (*env)[*n] = NULL;
+  return 0;
+}
+
+int
+sb_env_push_all (char ***env, size_t *n, char *const *kvs)
+{
+  for (; kvs && *kvs; kvs++)
+    {
+      cleanup_free char *key = strndup (*kvs, strcspn (*kvs, "="));
+      const char *eq = strchr (*kvs, '=');
+      if (key == NULL || eq == NULL
+          || sb_env_push (env, n, key, eq + 1) < 0)
+        return -1;
+    }
   return 0;
 }
 
@@ -210,7 +317,8 @@ sb_env_base (char ***env, size_t *n, const char *sandbox, int terminal)
  * describes the user's terminal and locale. */
 static char **
 make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
-          const char *home, const char *user, int terminal)
+          const char *home, const char *user, int terminal,
+          char *const *user_env)
 {
   char **env = NULL;
   size_t n = 0;
@@ -223,6 +331,7 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   r |= sb_env_push (&env, &n, "LOGNAME", user);
   r |= sb_env_base (&env, &n, sb->name, terminal);
   r |= sb_state_env (prof, home, &env, &n);
+  r |= sb_env_push_all (&env, &n, user_env);
   if (r < 0)
     {
       nb_free_strvp (&env);
@@ -342,14 +451,15 @@ run (int argc, char **argv, int *status, nb_error_t *err)
                                  .argv = (const char *const *) cmd,
                                  .rootfs = rootfs,
                                  .terminal = terminal,
-                                 .seccomp = seccomp };
+                                 .seccomp = seccomp,
+                                 .user_env = o.env };
       if (sb_image_plan (sb, prof, &ir, &json, err) < 0)
         goto out;
       goto planned;
     }
   if (sb_plan_host_rootfs (rootfs, err) < 0)
     goto out;
-  env = make_env (sb, prof, home, user, terminal);
+  env = make_env (sb, prof, home, user, terminal, o.env);
   if (env == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
@@ -401,6 +511,7 @@ out:
   rt_spec_free (spec);
   json_decref (json);
   json_decref (seccomp);
+  nb_free_strvp (&o.env);
   sb_sandbox_free (sb);
   sb_profile_free (prof);
   return ret;

@@ -36,7 +36,7 @@ record_usable (json_t *image, const char *pull)
  * the host's own environment stays out. */
 static char **
 image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
-           json_t *image, int terminal)
+           json_t *image, int terminal, char *const *user_env)
 {
   json_t *config = json_object_get (image, "config");
   const char *home = json_string_value (json_object_get (image, "home"));
@@ -69,6 +69,7 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   r |= sb_env_push (&env, &n, "LOGNAME", user);
   r |= sb_env_base (&env, &n, sb->name, terminal);
   r |= sb_state_env (prof, home && *home ? home : "/", &env, &n);
+  r |= sb_env_push_all (&env, &n, user_env);
   if (r < 0)
     {
       nb_free_strvp (&env);
@@ -124,7 +125,7 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
     goto out;
   nl = json_array_size (json_object_get (image, "layers"));
   layers = calloc (nl + 1, sizeof *layers);
-  env = image_env (sb, prof, image, run->terminal);
+  env = image_env (sb, prof, image, run->terminal, run->user_env);
   if (layers == NULL || env == NULL)
     {
       nb_error_make (err, ENOMEM, "run");

@@ -17,6 +17,7 @@ struct sb_image_run
   int terminal;
   json_t *seccomp;
   const char *credentials;   /* sandbox, host, none (see cli/state.h) */
+  char *const *user_env;     /* -e, --env-file: KEY=VALUE, applied last */
 };
 
 /* Plan SB on the image: from the sandbox's record when it has resolved the
@@ -30,6 +31,8 @@ int sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
 /* Add KEY=VALUE to a NULL-terminated environment (nothing when VALUE is
  * NULL); -1 when out of memory.  In cli/cmd_run.c. */
 int sb_env_push (char ***env, size_t *n, const char *key, const char *value);
+/* Each KEY=VALUE of KVS (NULL-terminated, may be NULL), replacing. */
+int sb_env_push_all (char ***env, size_t *n, char *const *kvs);
 /* What every sandbox's environment gets of nsbox's: TERM, the host's locale
  * variables, container=nsbox, NSBOX_SANDBOX=SANDBOX.  In cli/cmd_run.c. */
 int sb_env_base (char ***env, size_t *n, const char *sandbox, int terminal);

@@ -148,3 +148,28 @@ assert len([p for p in json.loads(sys.argv[1]) if p["name"] == "shell"]) == 1
   assert_status 125
   [[ $stderr == *"docker.io/docker/sandbox-templates:claude-code"*"not in the store"* ]] || { _show_run; false; }
 }
+
+@test "-e KEY=VALUE and -e KEY (the host's value, if it has one) set variables, over the profile's" {
+  keeper
+  run --separate-stderr as_user env FROM_HOST=h "$NSBOX" run -w "$WS" -e A=1 -e FROM_HOST -e NOT_ON_HOST \
+    -e KEEPER_DIR=/elsewhere keeper -- -c 'echo "$A ${FROM_HOST-unset} ${NOT_ON_HOST-unset} $KEEPER_DIR"'
+  assert_status 0
+  assert_equal "$output" "1 h unset /elsewhere"
+}
+
+@test "--env-file reads KEY=VALUE and KEY lines, skipping blank lines and comments" {
+  printf '# a comment\n\nB=two words\r\n  C=3\nFROM_HOST\n' >"$TEST_DIR/vars"
+  chmod 644 "$TEST_DIR/vars"
+  run --separate-stderr as_user env FROM_HOST=h "$NSBOX" run -w "$WS" --env-file "$TEST_DIR/vars" -e C=4 \
+    shell -- -c 'echo "$B|$C|$FROM_HOST"'
+  assert_status 0
+  assert_equal "$output" "two words|4|h"
+  printf 'GOOD=1\nBAD-NAME=2\n' >"$TEST_DIR/bad"
+  chmod 644 "$TEST_DIR/bad"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" --env-file "$TEST_DIR/bad" shell -- -c 'echo ran'
+  assert_status 125
+  [[ $output != *ran* && $stderr == *"$TEST_DIR/bad: run: --env-file line 2: BAD-NAME=2: not a variable name"* ]] || { _show_run; false; }
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -e =x shell -- -c 'echo ran'
+  assert_status 125
+  [[ $stderr == *"-e =x: a variable needs a name"* ]] || { _show_run; false; }
+}
