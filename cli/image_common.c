@@ -372,6 +372,11 @@ unpack_one (struct unpack_job *j, const char *digest, const char *diff_id,
   blob = oci_store_open_blob (c->store, digest, err);
   if (blob < 0 || oci_extract_layer (blob, dir, &opts, &res, err) < 0)
     goto fail;
+  if (res.devices_skipped > 0)
+    fprintf (stderr,
+             "nsbox: note: layer %s: %lld device node%s left out (a rootless "
+             "sandbox cannot have them; its /dev is nsbox's own)\n",
+             digest, res.devices_skipped, res.devices_skipped == 1 ? "" : "s");
   /* 0644: written as root of the extraction's namespace, which for a
    * keep-id mapping is a subordinate id, not the user who reads it. */
   if (nb_write_file_atomic (mapfile, *j->mapping, strlen (*j->mapping), 0644,

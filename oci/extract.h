@@ -2,8 +2,8 @@
  * zstd or none, detected), hashes the compressed blob (its digest) and the
  * uncompressed tar (its diff_id) with libcrypto's sha256, and writes the
  * entries below a directory — refusing anything that would land outside it
- * (.., absolute names, symlinked parents, hard links leaving the tree, device
- * nodes) and turning whiteouts into overlayfs whiteouts:
+ * (.., absolute names, symlinked parents, hard links leaving the tree),
+ * leaving device nodes out, and turning whiteouts into overlayfs whiteouts:
  *   .wh.NAME     -> NAME as a 0:0 character device
  *   .wh..wh..opq -> the user.overlay.opaque="y" xattr on its directory
  * (overlay is mounted with "userxattr" in a user namespace). */
@@ -31,6 +31,7 @@ struct oci_extract_result
   char blob_digest[OCI_DIGEST_LEN + 1]; /* what the blob hashed to */
   char diff_id[OCI_DIGEST_LEN + 1];     /* what the tar hashed to */
   long long entries;
+  long long devices_skipped; /* device nodes left out */
 };
 
 /* Extract the layer read from FD into the (empty) directory DEST_DIRFD.  On
