@@ -169,4 +169,26 @@ fuzz: fuzz-build
 	FUZZ_USER=$(FUZZ_USER) sh tests/fuzz/run-fuzz.sh build/fuzz tests/fuzz/corpus \
 		$(FUZZ_SECONDS) $(FUZZ_HARNESSES)
 
-.PHONY: fuzz fuzz-build
+# The parsers of what users and images supply (seccomp and agent profiles,
+# config.json, references): pure functions, so the harness runs as anyone.
+FUZZ_PARSER_SRCS := runtime/spec.c runtime/seccomp_compile.c cli/profile.c \
+	oci/ref.c oci/digest.c $(wildcard runtime/base/*.c)
+build/fuzz/obj/embed.o: build/embed.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/fuzz_parsers: build/fuzz/obj/tests/fuzz/fuzz_parsers.o \
+		$(FUZZ_PARSER_SRCS:%.c=build/fuzz/obj/%.o) build/fuzz/obj/embed.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(OCI_LIBS) $(PKG_LIBS) \
+		$(SECCOMP_LIBS) -ldl
+
+fuzz-parsers: build/fuzz/fuzz_parsers $(FUZZ_PARSER_SRCS:%.c=build/fuzz/obj/%.o) \
+		build/fuzz/obj/tests/fuzz/fuzz_parsers.o
+	sh tests/fuzz/parser-seeds.sh build/fuzz/parsers-seeds
+	mkdir -p build/fuzz/corpus/parsers build/fuzz/artifacts/parsers
+	build/fuzz/fuzz_parsers -max_total_time=$(FUZZ_SECONDS) -timeout=25 \
+		-max_len=65536 -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/artifacts/parsers/ \
+		build/fuzz/corpus/parsers build/fuzz/parsers-seeds
+
+.PHONY: fuzz fuzz-build fuzz-parsers
