@@ -6,6 +6,8 @@ int cmd_run (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
 int cmd_ls (int argc, char **argv);
 int cmd_agents (int argc, char **argv);
+int cmd_unshare (int argc, char **argv);
+int cmd_system (int argc, char **argv);
 int cmd_rm (int argc, char **argv);
 /* pull, load, images, rmi, image: run from nsbox-oci.so. */
 int cmd_image (int argc, char **argv);

@@ -24,6 +24,8 @@ static const struct command commands[] = {
   { "rmi", cmd_image, "remove an image from the store" },
   { "image", cmd_image, "image prune: remove unused blobs and layers" },
   { "doctor", cmd_doctor, "check what this host allows" },
+  { "unshare", cmd_unshare, "a shell or command in nsbox's user namespace" },
+  { "system", cmd_system, "system reset: remove all of nsbox's data" },
   { NULL, NULL, NULL },
 };
 

@@ -22,7 +22,8 @@
 static int
 call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
                 const struct rt_idmap *uids, size_t nu,
-                const struct rt_idmap *gids, size_t ng, nb_error_t *err)
+                const struct rt_idmap *gids, size_t ng, int *wstatus,
+                nb_error_t *err)
 {
   int to_child[2], from_child[2], status;
   char buf[2048];
@@ -63,8 +64,9 @@ call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
         _exit (0);
     fail:
       if (write (from_child[1], cerr->msg, strlen (cerr->msg)) < 0)
-        _exit (126);
-      _exit (125);
+        _exit (125);
+      /* 126, 127 (an exec that failed) say more than "nsbox failed". */
+      _exit (cerr->status > 0 ? cerr->status : 125);
     }
   close (to_child[0]);
   close (from_child[1]);
@@ -83,12 +85,24 @@ call_in_userns (int (*fn) (void *, nb_error_t *), void *arg,
       return nb_error_make (err, errno, "wait for the child");
   if (*err)
     return -1;
+  /* FN exec'd a command: its status is the caller's to read. */
+  if (wstatus && n <= 0)
+    {
+      *wstatus = status;
+      return 0;
+    }
   if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
     return 0;
   if (n > 0)
     {
       buf[n] = '\0';
-      return nb_error_set_text (err, 0, buf);
+      return nb_error_set_text (err,
+                                WIFEXITED (status)
+                                        && (WEXITSTATUS (status) == 126
+                                            || WEXITSTATUS (status) == 127)
+                                    ? WEXITSTATUS (status)
+                                    : 0,
+                                buf);
     }
   return nb_error_make (err, 0, "the child in the user namespace failed "
                                 "(status %d)", status);
@@ -182,7 +196,7 @@ sb_call_mapped_keep (int (*fn) (void *, nb_error_t *), void *arg,
           || (mapping && asprintf (mapping, "subids uid=%s gid=%s", ut, gt) < 0))
         return nb_error_make (err, ENOMEM, "id mapping");
       *keep_owners = true;
-      return call_in_userns (fn, arg, uids, nu, gids, ng, err);
+      return call_in_userns (fn, arg, uids, nu, gids, ng, NULL, err);
     }
   /* Without subordinate ids (or as root, who owns every id already) files
    * are stored as the user, whatever KEEP: the owners inside an image are
@@ -204,4 +218,43 @@ sb_call_mapped (int (*fn) (void *, nb_error_t *), void *arg, char **mapping,
                 bool *keep_owners, nb_error_t *err)
 {
   return sb_call_mapped_keep (fn, arg, 0, 0, mapping, keep_owners, err);
+}
+
+static int
+exec_cb (void *arg, nb_error_t *err)
+{
+  char **argv = arg;
+  execvp (argv[0], argv);
+  return nb_error_make_status (err, errno == ENOENT ? NB_EXIT_NOT_FOUND
+                                                    : NB_EXIT_CANNOT_INVOKE,
+                               errno, "exec %s", argv[0]);
+}
+
+int
+sb_exec_mapped (char **argv, int *status, nb_error_t *err)
+{
+  struct passwd *pw = getpwuid (getuid ());
+  struct sb_subid su, sg;
+  unsigned long n;
+  int wstatus = 0;
+
+  if (!sb_subids_available (&n))
+    {
+      /* Nothing to map: every file nsbox keeps is the user's already. */
+      exec_cb (argv, err);
+      return -1;
+    }
+  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
+  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
+  {
+    struct rt_idmap uids[3], gids[3];
+    size_t nu = make_maps (uids, (uint32_t) getuid (), su.start, n, 0);
+    size_t ng = make_maps (gids, (uint32_t) getgid (), sg.start, n, 0);
+    if (call_in_userns (exec_cb, argv, uids, nu, gids, ng, &wstatus, err) < 0)
+      return -1;
+  }
+  *status = WIFEXITED (wstatus)     ? WEXITSTATUS (wstatus)
+            : WIFSIGNALED (wstatus) ? 128 + WTERMSIG (wstatus)
+                                    : NB_EXIT_FAILED;
+  return 0;
 }

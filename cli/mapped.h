@@ -27,4 +27,10 @@ int sb_call_mapped_keep (int (*fn) (void *, nb_error_t *), void *arg,
  * *COUNT (may be NULL) gets how many, of uids and gids both. */
 int sb_subids_available (unsigned long *count);
 
+/* Run ARGV in that user namespace, as its root (podman unshare): *STATUS
+ * gets its exit status (128+N for signal N).  Without subordinate ids
+ * there is nothing to map: ARGV is exec'd in this process.  -1 when it
+ * cannot be started. */
+int sb_exec_mapped (char **argv, int *status, nb_error_t *err);
+
 #endif
