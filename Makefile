@@ -29,13 +29,16 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 OCI_CLI_SRCS := $(wildcard cli/image_*.c)
 OCI_SRCS := $(wildcard oci/*.c) $(OCI_CLI_SRCS)
 SECCOMP_SRCS := runtime/seccomp_compile.c
-SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
+GIT_SRCS := cli/git_identity.c
+SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=build/%.o) build/embed.o build/seccomp_default.o
 # What image code shares with the rest of nsbox is compiled in again (PIC).
 SO_SHARED := $(wildcard runtime/base/*.c) runtime/idmap.c cli/subid.c cli/mapped.c cli/sandbox.c
 SO_OBJS := $(OCI_SRCS:%.c=build/pic/%.o) $(SO_SHARED:%.c=build/pic/%.o)
 SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
+GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
+GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
 SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
 	$(SECCOMP_SRCS:%.c=build/san/%.o) build/san/embed.o build/san/seccomp_default.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
@@ -43,7 +46,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 MANS := $(wildcard man/*.1 man/*.5)
 
-all: nsbox nsbox-oci.so nsbox-seccomp.so
+all: nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so
 
 nsbox: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
@@ -53,6 +56,11 @@ nsbox-oci.so: $(SO_OBJS)
 
 nsbox-seccomp.so: $(SECCOMP_SO_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(SECCOMP_LIBS)
+
+# libgit2 (and what it links) to read the user's git identity: loaded only
+# when the git config changed since a sandbox recorded it.
+nsbox-git.so: $(GIT_SO_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(GIT_LIBS)
 
 # The default profile, compiled once here and built into nsbox.
 build/seccomp-gen: runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(wildcard runtime/*.h runtime/base/*.h)
@@ -105,7 +113,7 @@ build/tests/probe: tests/security/probe.c
 deps:
 	@sh tests/deps.sh
 
-check: nsbox nsbox-oci.so nsbox-seccomp.so build/tests/probe $(UNIT_BINS)
+check: nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so build/tests/probe $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
@@ -114,11 +122,13 @@ unit: $(UNIT_BINS)
 bench: nsbox nsbox-oci.so
 	@sh bench/bench.sh
 
-install: nsbox nsbox-oci.so nsbox-seccomp.so
+install: nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	install -d $(DESTDIR)$(LIBDIR)
 	install -m 0644 nsbox-oci.so $(DESTDIR)$(LIBDIR)/nsbox-oci.so
+	install -m 0644 nsbox-seccomp.so $(DESTDIR)$(LIBDIR)/nsbox-seccomp.so
+	install -m 0644 nsbox-git.so $(DESTDIR)$(LIBDIR)/nsbox-git.so
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 
@@ -126,11 +136,11 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox nsbox-oci.so nsbox-seccomp.so
+	rm -rf build nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so
 
 # Naming every object in a rule keeps make from treating them as
 # intermediate files (deleted after the build, or skipped when missing).
-objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS)
+objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS)
 
 .PHONY: all deps check unit bench install format clean objects
 

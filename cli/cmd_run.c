@@ -5,6 +5,7 @@
 #include "cli/profile.h"
 #include "cli/run_image.h"
 #include "cli/state.h"
+#include "cli/gitid.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -316,7 +317,7 @@ sb_env_base (char ***env, size_t *n, const char *sandbox, int terminal)
 /* The host's environment is not passed on (it may hold secrets): only what
  * describes the user's terminal and locale. */
 static char **
-make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
+make_env (struct sb_sandbox *sb, const struct sb_profile *prof,
           const char *home, const char *user, int terminal,
           char *const *user_env)
 {
@@ -331,6 +332,7 @@ make_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   r |= sb_env_push (&env, &n, "LOGNAME", user);
   r |= sb_env_base (&env, &n, sb->name, terminal);
   r |= sb_state_env (prof, home, &env, &n);
+  r |= sb_git_env (sb, &env, &n);
   r |= sb_env_push_all (&env, &n, user_env);
   if (r < 0)
     {

@@ -2,6 +2,7 @@
 #include "cli/run_image.h"
 #include "cli/plan.h"
 #include "cli/state.h"
+#include "cli/gitid.h"
 #include "cli/template.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -35,7 +36,7 @@ record_usable (json_t *image, const char *pull)
 /* The image's Env, then what nsbox sets (as make_env does for the host):
  * the host's own environment stays out. */
 static char **
-image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
+image_env (struct sb_sandbox *sb, const struct sb_profile *prof,
            json_t *image, int terminal, char *const *user_env)
 {
   json_t *config = json_object_get (image, "config");
@@ -69,6 +70,7 @@ image_env (const struct sb_sandbox *sb, const struct sb_profile *prof,
   r |= sb_env_push (&env, &n, "LOGNAME", user);
   r |= sb_env_base (&env, &n, sb->name, terminal);
   r |= sb_state_env (prof, home && *home ? home : "/", &env, &n);
+  r |= sb_git_env (sb, &env, &n);
   r |= sb_env_push_all (&env, &n, user_env);
   if (r < 0)
     {

@@ -195,12 +195,20 @@ sb_sandbox_image (const struct sb_sandbox *sb)
 int
 sb_sandbox_save_image (struct sb_sandbox *sb, json_t *image, nb_error_t *err)
 {
+  if (sb->record == NULL)
+    return nb_error_make (err, 0, "sandbox %s: no record", sb->name);
+  json_object_set (sb->record, "image", image);
+  return sb_sandbox_save (sb, err);
+}
+
+int
+sb_sandbox_save (struct sb_sandbox *sb, nb_error_t *err)
+{
   cleanup_free char *path = nb_path_join (sb->dir, "sandbox.json");
   cleanup_free char *text = NULL;
 
   if (sb->record == NULL)
     return nb_error_make (err, 0, "sandbox %s: no record", sb->name);
-  json_object_set (sb->record, "image", image);
   text = json_dumps (sb->record, JSON_INDENT (2) | JSON_SORT_KEYS);
   if (text == NULL || path == NULL)
     return nb_error_make (err, ENOMEM, "sandbox %s", sb->name);

@@ -41,6 +41,8 @@ json_t *sb_sandbox_image (const struct sb_sandbox *sb);
 int sb_sandbox_save_image (struct sb_sandbox *sb, json_t *image,
                            nb_error_t *err);
 
+/* Write the record (sb->record) back to sandbox.json, atomically. */
+int sb_sandbox_save (struct sb_sandbox *sb, nb_error_t *err);
 /* Hold the sandbox's run lock (shared) for as long as FD is open: what
  * `ls` shows as running and `rm` refuses to remove. */
 int sb_sandbox_lock_run (const struct sb_sandbox *sb, int *fd,
