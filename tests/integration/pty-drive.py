@@ -6,10 +6,21 @@ import os, pty, select, struct, sys, time, fcntl, termios
 
 rows, cols, mark, keys = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
 cmd = sys.argv[5:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(cmd[0], cmd)
+# The size is set before the child starts, so that what it reads first is
+# ROWSxCOLS (set after a fork, a fast child could read 0x0 first).
+fd, slave = os.openpty()
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for i in (0, 1, 2):
+        os.dup2(slave, i)
+    if slave > 2:
+        os.close(slave)
+    os.execvp(cmd[0], cmd)
+os.close(slave)
 out, sent = b"", False
 deadline = time.time() + 20
 while time.time() < deadline:
