@@ -72,9 +72,11 @@ mkdir -p "$T/bin"
 NSBOX_BIN=${NSBOX_BIN:-$SRC/nsbox}   # override to bench another build
 if [ -x "$NSBOX_BIN" ]; then
 	install -m 0755 "$NSBOX_BIN" "$T/bin/nsbox"
-	# nsbox dlopens nsbox-oci.so from its own directory for image commands.
-	so=$(dirname "$NSBOX_BIN")/nsbox-oci.so
-	[ -f "$so" ] && install -m 0644 "$so" "$T/bin/nsbox-oci.so"
+	# nsbox dlopens its plugins from its own directory (images, seccomp
+	# profiles, the git identity): as installed.
+	for so in nsbox-oci.so nsbox-seccomp.so nsbox-git.so; do
+		if [ -f "$(dirname "$NSBOX_BIN")/$so" ]; then install -m 0644 "$(dirname "$NSBOX_BIN")/$so" "$T/bin/$so"; fi
+	done
 	NSBOX="$T/bin/nsbox run -t host shell -- -c true"
 	# The same without the seccomp filter: what the filter adds to a start.
 	NSBOX_NOSECCOMP="$T/bin/nsbox run -t host --security-opt seccomp=unconfined shell -- -c true"

@@ -81,8 +81,9 @@ sb_git_env (struct sb_sandbox *sb, char ***env, size_t *n)
     {
       cleanup_free char *nm = NULL, *em = NULL;
       cleanup_error nb_error_t err = NULL;
-      if (read_identity (sb->workspace, &nm, &em) < 0)
-        return 0;
+      /* What could not be read is recorded as no identity, said once: the
+       * next try is when the git config changes. */
+      read_identity (sb->workspace, &nm, &em);
       rec = json_pack ("{s:s, s:s?, s:s?}", "stamp", stamp, "name", nm,
                        "email", em);
       if (rec == NULL)

@@ -74,3 +74,19 @@ gitconfig() { # NAME EMAIL: the user's ~/.gitconfig on the host
   assert_status 0
   assert_equal "$output" "2|user.name=Ada Lovelace|user.email=ada@example.org"
 }
+
+@test "without nsbox-git.so the run still works, says so once, and tries again only when the config changes" {
+  gitconfig "Ada Lovelace" ada@example.org
+  run --separate-stderr as_user env NSBOX_GIT_LIB=/nonexistent/nsbox-git.so "$NSBOX" run -w "$WS" shell -- \
+    -c 'echo "${GIT_CONFIG_COUNT-none}"'
+  assert_status 0
+  assert_equal "$output" none
+  [[ $stderr == *"warning: the git identity is not set in the sandbox"* ]] || { _show_run; false; }
+  run --separate-stderr as_user env NSBOX_GIT_LIB=/nonexistent/nsbox-git.so "$NSBOX" run -w "$WS" shell -- -c true
+  assert_status 0
+  assert_equal "$stderr" ""
+  sleep 0.01
+  gitconfig "Ada Lovelace" ada@example.org
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c 'echo "$GIT_CONFIG_VALUE_0"'
+  assert_equal "$output" "Ada Lovelace"
+}
