@@ -13,7 +13,6 @@
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <getopt.h>
@@ -69,35 +68,20 @@ static int
 add_env_arg (struct run_opts *o, const char *arg, const char *where,
              nb_error_t *err)
 {
-  size_t klen = strcspn (arg, "=");
-  char **nenv, *kv = NULL;
+  cleanup_free char *key = strndup (arg, strcspn (arg, "="));
+  const char *eq = strchr (arg, '=');
 
-  if (klen == 0)
+  if (key == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  if (*key == '\0')
     return nb_error_make (err, 0, "run: %s %s: a variable needs a name",
                           where, arg);
-  for (size_t i = 0; i < klen; i++)
-    if (!(isalnum ((unsigned char) arg[i]) || arg[i] == '_')
-        || (i == 0 && isdigit ((unsigned char) arg[i])))
-      return nb_error_make (err, 0, "run: %s %s: not a variable name", where,
-                            arg);
-  if (arg[klen] == '=')
-    kv = strdup (arg);
-  else if (getenv (arg))
-    {
-      if (asprintf (&kv, "%s=%s", arg, getenv (arg)) < 0)
-        kv = NULL;
-    }
-  else
-    return 0;
-  nenv = kv ? realloc (o->env, (o->n_env + 2) * sizeof *nenv) : NULL;
-  if (nenv == NULL)
-    {
-      free (kv);
-      return nb_error_make (err, ENOMEM, "run");
-    }
-  o->env = nenv;
-  o->env[o->n_env++] = kv;
-  o->env[o->n_env] = NULL;
+  if (!sb_valid_env_name (key))
+    return nb_error_make (err, 0, "run: %s %s: not a variable name", where,
+                          arg);
+  /* A later -e of the same name replaces an earlier one. */
+  if (sb_env_push (&o->env, &o->n_env, key, eq ? eq + 1 : getenv (key)) < 0)
+    return nb_error_make (err, ENOMEM, "run");
   return 0;
 }
 

@@ -150,19 +150,29 @@ maps_text (const struct rt_idmap *m, size_t n)
   return s;
 }
 
+/* The user's subordinate ranges, read once, when nsbox can map them
+ * (newuidmap and newgidmap there); false otherwise. */
+static bool
+read_subids (struct sb_subid *su, struct sb_subid *sg)
+{
+  struct passwd *pw = getpwuid (getuid ());
+
+  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), su);
+  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), sg);
+  return getuid () != 0 && su->count > 0 && sg->count > 0
+         && access ("/usr/bin/newuidmap", X_OK) == 0
+         && access ("/usr/bin/newgidmap", X_OK) == 0;
+}
+
 int
 sb_subids_available (unsigned long *count)
 {
-  struct passwd *pw = getpwuid (getuid ());
   struct sb_subid su, sg;
+  bool ok = read_subids (&su, &sg);
 
-  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
-  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
   if (count)
     *count = su.count < sg.count ? su.count : sg.count;
-  return getuid () != 0 && su.count > 0 && sg.count > 0
-         && access ("/usr/bin/newuidmap", X_OK) == 0
-         && access ("/usr/bin/newgidmap", X_OK) == 0;
+  return ok;
 }
 
 int
@@ -170,13 +180,10 @@ sb_call_mapped_keep (int (*fn) (void *, nb_error_t *), void *arg,
                      uint32_t keep_uid, uint32_t keep_gid, char **mapping,
                      bool *keep_owners, nb_error_t *err)
 {
-  struct passwd *pw = getpwuid (getuid ());
   struct sb_subid su, sg;
   int ret;
 
-  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
-  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
-  if (sb_subids_available (NULL))
+  if (read_subids (&su, &sg))
     {
       unsigned long n = su.count < sg.count ? su.count : sg.count;
       struct rt_idmap uids[3], gids[3];
@@ -233,19 +240,17 @@ exec_cb (void *arg, nb_error_t *err)
 int
 sb_exec_mapped (char **argv, int *status, nb_error_t *err)
 {
-  struct passwd *pw = getpwuid (getuid ());
   struct sb_subid su, sg;
   unsigned long n;
   int wstatus = 0;
 
-  if (!sb_subids_available (&n))
+  if (!read_subids (&su, &sg))
     {
       /* Nothing to map: every file nsbox keeps is the user's already. */
       exec_cb (argv, err);
       return -1;
     }
-  sb_subid_read ("/etc/subuid", pw ? pw->pw_name : NULL, getuid (), &su);
-  sb_subid_read ("/etc/subgid", pw ? pw->pw_name : NULL, getuid (), &sg);
+  n = su.count < sg.count ? su.count : sg.count;
   {
     struct rt_idmap uids[3], gids[3];
     size_t nu = make_maps (uids, (uint32_t) getuid (), su.start, n, 0);

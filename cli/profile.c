@@ -71,8 +71,8 @@ valid_state_path (const char *s)
   return true;
 }
 
-static bool
-valid_env_name (const char *s)
+bool
+sb_valid_env_name (const char *s)
 {
   if (*s == '\0' || isdigit ((unsigned char) *s))
     return false;
@@ -181,7 +181,7 @@ sb_profile_parse (const char *text, const char *origin,
                           origin);
   json_array_foreach (p->pass_env, i, v)
   {
-    if (!json_is_string (v) || !valid_env_name (json_string_value (v)))
+    if (!json_is_string (v) || !sb_valid_env_name (json_string_value (v)))
       return nb_error_make (err, 0,
                             "profile %s: pass_env[%zu]: not a variable name",
                             origin, i);

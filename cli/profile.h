@@ -35,6 +35,9 @@ void sb_profile_free (struct sb_profile *p);
 int sb_profile_each (void (*fn) (const char *name, struct sb_profile *p,
                                  nb_error_t err, void *arg),
                      void *arg);
+/* Is NAME an environment variable's name (letters, digits, _, not starting
+ * with a digit)? */
+bool sb_valid_env_name (const char *name);
 /* Is NAME acceptable as a profile or sandbox name? */
 int sb_valid_name (const char *name);
 
