@@ -8,10 +8,12 @@
 #include "runtime/base/cleanup.h"
 #include "runtime/base/error.h"
 #include "runtime/base/fs.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,84 +21,65 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct find
-{
-  const char *what;
-  char *dir;
-  char *name;
-  char *id;
-};
-
-static int
-match (const char *dir, json_t *rec, void *arg)
-{
-  struct find *f = arg;
-  const char *id = json_string_value (json_object_get (rec, "id"));
-  const char *name = json_string_value (json_object_get (rec, "name"));
-
-  if ((id && strcmp (id, f->what) == 0) || (name && strcmp (name, f->what) == 0))
-    {
-      f->dir = strdup (dir);
-      f->name = strdup (name ? name : f->what);
-      f->id = strdup (id ? id : "");
-      return 1;
-    }
-  return 0;
-}
-
-/* A sandbox dir without a readable record (a removal cut short, a record
- * broken by hand) is still removable by its id. */
-static int
-by_id (const char *what, struct find *f, nb_error_t *err)
-{
-  cleanup_free char *data = NULL, *dir = NULL;
-  struct stat st;
-  size_t n = strlen (what);
-
-  if (n != 12 || strspn (what, "0123456789abcdef") != n)
-    return 0;
-  if (nb_data_dir (&data, err) < 0)
-    return -1;
-  if (asprintf (&dir, "%s/sandboxes/%s", data, what) < 0)
-    return nb_error_make (err, ENOMEM, "rm");
-  if (lstat (dir, &st) == 0 && S_ISDIR (st.st_mode))
-    {
-      f->dir = steal_pointer (&dir);
-      f->name = strdup (what);
-      f->id = strdup (what);
-    }
-  return 0;
-}
-
 static int
 remove_cb (void *arg, nb_error_t *err)
 {
   return nb_rm_rf_at (AT_FDCWD, arg, err);
 }
 
+/* The run lock, exclusive: held until the files are gone, so that a run
+ * that starts meanwhile waits, and then finds no sandbox.  After a stop,
+ * nsbox run's own copy of the lock goes a moment after the sandbox. */
 static int
-remove_one (const char *what, nb_error_t *err)
+lock_out_runs (int fd, bool wait)
 {
-  struct find f = { .what = what };
-  cleanup_free char *lock = NULL, *run = NULL, *live = NULL;
+  for (int i = 0; i < (wait ? 100 : 1); i++)
+    {
+      if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+      if (errno != EWOULDBLOCK)
+        return 0;
+      if (wait)
+        usleep (50000);
+    }
+  return -1;
+}
+
+static int
+remove_one (const char *what, bool force, nb_error_t *err)
+{
+  struct sb_found f;
+  cleanup_free char *lock = NULL;
   cleanup_close int fd = -1;
-  bool keep;
+  bool keep, stopped = false;
   int ret;
 
-  if (sb_sandbox_each (match, &f, err) < 0)
-    return -1;
-  if (f.dir == NULL && by_id (what, &f, err) < 0)
-    return -1;
-  if (f.dir == NULL)
-    return nb_error_make (err, 0, "rm %s: no such sandbox", what);
+  if (sb_sandbox_find (what, &f, err) < 0)
+    return nb_error_wrap (err, "rm %s", what);
   lock = nb_path_join (f.dir, ".lock");
   fd = lock ? open (lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-  /* Held until the files are gone: a run that starts meanwhile waits, and
-   * then finds no sandbox. */
-  if (fd >= 0 && flock (fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+  if (fd >= 0 && sb_sandbox_running (f.dir))
+    {
+      if (!force)
+        {
+          nb_error_make (err, 0, "rm %s: the sandbox is running", f.name);
+          ret = nb_error_hint (err, "stop it first (nsbox stop %s), or "
+                                    "remove it with rm -f",
+                               f.name);
+          goto out;
+        }
+      if (access (f.run_dir, F_OK) == 0
+          && rt_container_stop (f.run_dir, 0, err) < 0)
+        {
+          ret = nb_error_wrap (err, "rm %s: stop it", f.name);
+          goto out;
+        }
+      stopped = true;
+    }
+  if (fd >= 0 && lock_out_runs (fd, stopped) < 0)
     {
       nb_error_make (err, 0, "rm %s: the sandbox is running", f.name);
-      ret = nb_error_hint (err, "end its nsbox run first");
+      ret = nb_error_hint (err, "stop it first (nsbox stop %s)", f.name);
       goto out;
     }
   /* The upper dir holds files of the image's ids, stored as subordinate
@@ -108,21 +91,17 @@ remove_one (const char *what, nb_error_t *err)
       goto out;
     }
   /* Its live state: the bundle and the rootfs mount point. */
-  if (nb_runtime_dir (&run, err) == 0 && (live = nb_path_join (run, f.id)))
-    {
-      cleanup_error nb_error_t e = NULL;
-      nb_rm_rf_at (AT_FDCWD, live, &e);
-    }
-  nb_error_free (err);
+  {
+    cleanup_error nb_error_t e = NULL;
+    nb_rm_rf_at (AT_FDCWD, f.run_dir, &e);
+  }
   {
     cleanup_free char *shown = nb_escape (f.name);
     printf ("%s\n", shown ? shown : f.id);
   }
   ret = 0;
 out:
-  free (f.dir);
-  free (f.name);
-  free (f.id);
+  sb_found_clear (&f);
   return ret;
 }
 
@@ -130,16 +109,24 @@ int
 cmd_rm (int argc, char **argv)
 {
   static const struct option longopts[]
-      = { { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+      = { { "force", no_argument, NULL, 'f' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  bool force = false;
   cleanup_error nb_error_t err = NULL;
   int c, status = 0;
 
   opterr = 0;
-  while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "fh", longopts, NULL)) != -1)
     switch (c)
       {
+      case 'f':
+        force = true;
+        break;
       case 'h':
-        printf ("usage: nsbox rm NAME|ID...\nSee nsbox-rm(1).\n");
+        printf ("usage: nsbox rm [-f] NAME|ID...\n"
+                "  -f, --force   stop a running sandbox first\n"
+                "See nsbox-rm(1).\n");
         return 0;
       default:
         nb_error_make (&err, 0, "rm: unknown option '%s'", argv[optind - 1]);
@@ -152,7 +139,7 @@ cmd_rm (int argc, char **argv)
     }
   /* Each is removed or said why not; the status says whether all were. */
   for (int i = optind; i < argc; i++)
-    if (remove_one (argv[i], &err) < 0)
+    if (remove_one (argv[i], force, &err) < 0)
       status = nb_error_report (&err);
   return status;
 }

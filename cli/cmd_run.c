@@ -6,6 +6,7 @@
 #include "cli/run_image.h"
 #include "cli/state.h"
 #include "cli/gitid.h"
+#include "cli/join.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -14,6 +15,8 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <limits.h>
@@ -35,6 +38,7 @@ struct run_opts
   char **env;              /* -e KEY=VALUE, -e KEY, --env-file: KEY=VALUE */
   size_t n_env;
   const char *pull;    /* --pull always|missing|never */
+  bool detach;         /* -d */
   char **args;
   int n_args;
 };
@@ -56,6 +60,8 @@ run_usage (FILE *out)
          "  -e, --env KEY[=VALUE] set a variable (KEY alone: the host's value)\n"
          "      --env-file FILE   variables from FILE, one KEY[=VALUE] a line\n"
          "      --name NAME       use the sandbox called NAME\n"
+         "  -d, --detach          start it in the background (output in "
+         "nsbox's runtime dir)\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
          "See nsbox-run(1).\n",
@@ -129,13 +135,14 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "allow-nested", no_argument, NULL, 'N' },
           { "env", required_argument, NULL, 'e' },
           { "env-file", required_argument, NULL, 'E' },
+          { "detach", no_argument, NULL, 'd' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   int c;
 
   opterr = 0;
   /* '+': options stop at the agent; what follows belongs to it. */
-  while ((c = getopt_long (argc, argv, "+w:t:e:h", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "+w:t:e:dh", longopts, NULL)) != -1)
     switch (c)
       {
       case 'w':
@@ -149,6 +156,9 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'N':
         o->allow_nested = true;
+        break;
+      case 'd':
+        o->detach = true;
         break;
       case 'e':
         if (add_env_arg (o, optarg, "-e", err) < 0)
@@ -376,6 +386,42 @@ make_argv (const struct sb_profile *prof, char **args, int n_args)
 }
 
 static int
+lock_start (const struct sb_sandbox *sb, int *fd, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (sb->run_dir, ".start");
+
+  if (path == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  *fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (*fd < 0)
+    return nb_error_make (err, errno, "open %s", path);
+  if (flock (*fd, LOCK_EX) < 0)
+    return nb_error_make (err, errno, "lock %s", path);
+  return 0;
+}
+
+/* A detached sandbox reads nothing and writes to output.log in its runtime
+ * dir (kept until the next start). */
+static int
+detached_stdio (const struct sb_sandbox *sb, int *null_fd, int *out_fd,
+                nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (sb->run_dir, "output.log");
+
+  if (path == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  *null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (*null_fd < 0)
+    return nb_error_make (err, errno, "open /dev/null");
+  *out_fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC
+                            | O_NOFOLLOW,
+                  0600);
+  if (*out_fd < 0)
+    return nb_error_make (err, errno, "open %s", path);
+  return 0;
+}
+
+static int
 run (int argc, char **argv, int *status, nb_error_t *err)
 {
   struct run_opts o = { 0 };
@@ -387,7 +433,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_strv char **env = NULL, **binds = NULL;
   struct rt_spec *spec = NULL;
   json_t *json = NULL, *seccomp = NULL;
-  cleanup_close int run_lock = -1;
+  cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
+                    null_fd = -1;
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
   int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
@@ -411,6 +458,35 @@ run (int argc, char **argv, int *status, nb_error_t *err)
     goto out;
   if (sb_sandbox_lock_run (sb, &run_lock, err) < 0)
     goto out;
+  cmd = make_argv (prof, o.args, o.n_args);
+  if (cmd == NULL)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  if (o.detach)
+    terminal = 0;
+  /* One sandbox, one init: a run that finds it running joins it.  The lock
+   * makes the check and the start one step for concurrent runs. */
+  if (lock_start (sb, &start_lock, err) < 0)
+    goto out;
+  if (sb_join_running (sb->run_dir))
+    {
+      struct sb_join j = { .argv = cmd, .env = o.env,
+                           .terminal = terminal };
+      close (nb_steal_fd (&start_lock));
+      if (o.detach)
+        {
+          cleanup_free char *shown = nb_escape (sb->name);
+          fprintf (stderr, "nsbox: sandbox %s is running already\n",
+                   shown ? shown : sb->id);
+          *status = 0;
+          ret = 0;
+          goto out;
+        }
+      ret = sb_join_exec (sb->run_dir, sb->name, &j, status, err);
+      goto out;
+    }
   if (asprintf (&rootfs, "%s/rootfs", sb->run_dir) < 0
       || asprintf (&bundle, "%s/config.json", sb->run_dir) < 0)
     {
@@ -421,12 +497,6 @@ run (int argc, char **argv, int *status, nb_error_t *err)
                        &seccomp, err)
       < 0)
     goto out;
-  cmd = make_argv (prof, o.args, o.n_args);
-  if (cmd == NULL)
-    {
-      nb_error_make (err, ENOMEM, "run");
-      goto out;
-    }
   if (strcmp (tmpl, "host") != 0)
     {
       struct sb_image_run ir = { .template_name = tmpl,
@@ -489,7 +559,29 @@ planned:
     }
   if (rt_spec_from_json (json, sb->run_dir, &spec, err) < 0)
     goto out;
-  ret = rt_container_run (spec, status, err);
+  {
+    struct rt_create_opts co = { .state_dir = sb->run_dir,
+                                 .id = sb->id,
+                                 .bundle = sb->run_dir,
+                                 .detach = o.detach,
+                                 .stdio = { -1, -1, -1 },
+                                 .keep_fd = run_lock,
+                                 .release_fd = start_lock };
+    if (!o.detach)
+      ret = rt_container_run (spec, &co, status, err);
+    else if (detached_stdio (sb, &null_fd, &out_fd, err) == 0)
+      {
+        co.stdio[0] = null_fd;
+        co.stdio[1] = co.stdio[2] = out_fd;
+        ret = rt_container_create (spec, &co, err);
+        if (ret == 0)
+          {
+            cleanup_free char *shown = nb_escape (sb->name);
+            printf ("%s\n", shown ? shown : sb->id);
+            *status = 0;
+          }
+      }
+  }
   if (ret < 0)
     nb_error_wrap (err, "run %s", sb->name);
 

@@ -9,6 +9,8 @@ int cmd_agents (int argc, char **argv);
 int cmd_unshare (int argc, char **argv);
 int cmd_system (int argc, char **argv);
 int cmd_rm (int argc, char **argv);
+int cmd_exec (int argc, char **argv);
+int cmd_stop (int argc, char **argv);
 /* pull, load, images, rmi, image: run from nsbox-oci.so. */
 int cmd_image (int argc, char **argv);
 

@@ -15,6 +15,8 @@ struct command
 
 static const struct command commands[] = {
   { "run", cmd_run, "run an agent in this workspace's sandbox" },
+  { "exec", cmd_exec, "run a command in a running sandbox" },
+  { "stop", cmd_stop, "stop running sandboxes" },
   { "ls", cmd_ls, "list the sandboxes" },
   { "agents", cmd_agents, "list the agent profiles" },
   { "rm", cmd_rm, "remove sandboxes and everything they keep" },

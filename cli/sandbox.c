@@ -330,3 +330,85 @@ sb_sandbox_each (int (*fn) (const char *dir, json_t *record, void *arg),
   free (names);
   return ret;
 }
+
+struct find
+{
+  const char *what;
+  struct sb_found *f;
+};
+
+static int
+match (const char *dir, json_t *rec, void *arg)
+{
+  struct find *fi = arg;
+  const char *id = json_string_value (json_object_get (rec, "id"));
+  const char *name = json_string_value (json_object_get (rec, "name"));
+
+  if ((id && strcmp (id, fi->what) == 0)
+      || (name && strcmp (name, fi->what) == 0))
+    {
+      fi->f->dir = strdup (dir);
+      fi->f->name = strdup (name ? name : fi->what);
+      fi->f->id = strdup (id ? id : "");
+      fi->f->record = json_incref (rec);
+      return 1;
+    }
+  return 0;
+}
+
+/* A sandbox dir without a readable record (a removal cut short, a record
+ * broken by hand) is still found by its id. */
+static int
+by_id (const char *what, struct sb_found *f, nb_error_t *err)
+{
+  cleanup_free char *data = NULL, *dir = NULL;
+  struct stat st;
+  size_t n = strlen (what);
+
+  if (n != 12 || strspn (what, "0123456789abcdef") != n)
+    return 0;
+  if (nb_data_dir (&data, err) < 0)
+    return -1;
+  if (asprintf (&dir, "%s/sandboxes/%s", data, what) < 0)
+    return nb_error_make (err, ENOMEM, "sandbox %s", what);
+  if (lstat (dir, &st) == 0 && S_ISDIR (st.st_mode))
+    {
+      f->dir = steal_pointer (&dir);
+      f->name = strdup (what);
+      f->id = strdup (what);
+    }
+  return 0;
+}
+
+int
+sb_sandbox_find (const char *what, struct sb_found *f, nb_error_t *err)
+{
+  struct find fi = { .what = what, .f = f };
+  cleanup_free char *run = NULL;
+
+  memset (f, 0, sizeof *f);
+  if (sb_sandbox_each (match, &fi, err) < 0)
+    return -1;
+  if (f->dir == NULL && by_id (what, f, err) < 0)
+    return -1;
+  if (f->dir == NULL)
+    return nb_error_make (err, 0, "no such sandbox");
+  if (f->name == NULL || f->id == NULL || nb_runtime_dir (&run, err) < 0
+      || (f->run_dir = nb_path_join (run, f->id)) == NULL)
+    {
+      sb_found_clear (f);
+      return nb_error_make (err, ENOMEM, "sandbox %s", what);
+    }
+  return 0;
+}
+
+void
+sb_found_clear (struct sb_found *f)
+{
+  free (f->dir);
+  free (f->name);
+  free (f->id);
+  free (f->run_dir);
+  json_decref (f->record);
+  memset (f, 0, sizeof *f);
+}

@@ -54,4 +54,16 @@ int sb_sandbox_running (const char *dir);
 int sb_sandbox_each (int (*fn) (const char *dir, json_t *record, void *arg),
                      void *arg, nb_error_t *err);
 
+/* A sandbox found by name or id (`nsbox rm/exec/stop NAME|ID`). */
+struct sb_found
+{
+  char *dir;     /* sandboxes/<id> */
+  char *name, *id;
+  char *run_dir; /* its live state: $XDG_RUNTIME_DIR/nsbox/<id> */
+  json_t *record; /* sandbox.json, or NULL when unreadable */
+};
+/* ERR says "no such sandbox" when there is none (the caller names it). */
+int sb_sandbox_find (const char *what, struct sb_found *f, nb_error_t *err);
+void sb_found_clear (struct sb_found *f);
+
 #endif

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
 #include "runtime/idmap.h"
 #include "runtime/init.h"
 #include "runtime/process.h"
@@ -8,13 +9,18 @@
 #include "runtime/terminal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,25 +52,161 @@ kill_and_reap (pid_t pid)
     ;
 }
 
-int
-rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
+static int
+clone_error (int e, nb_error_t *err)
 {
-  cleanup_close int parent = -1, child = -1, pidfd = -1, sigfd = -1,
-                    master = -1;
-  cleanup_error nb_error_t child_err = NULL;
-  cleanup_seccomp struct rt_seccomp seccomp = { 0 };
-  sigset_t mask, orig;
-  int fds[2], wstatus, r;
-  pid_t pid;
+  nb_error_make (err, e, "create the sandbox's namespaces");
+  /* Inside an nsbox sandbox without --allow-nested, its seccomp profile
+   * says ENOSYS to clone3. */
+  if ((e == ENOSYS || e == EPERM) && getenv ("NSBOX_SANDBOX"))
+    return nb_error_hint (err, "this is inside the nsbox sandbox %s: start "
+                               "it with --allow-nested to run sandboxes in "
+                               "it",
+                          getenv ("NSBOX_SANDBOX"));
+  if (e == EPERM || e == ENOSPC || e == EACCES)
+    return nb_error_hint (err, "unprivileged user namespaces may be "
+                               "disabled here: run 'nsbox doctor'");
+  return -1;
+}
 
+/* DIR/init.sock, listening: init inherits it and answers there. */
+static int
+make_listener (const char *dir, nb_error_t *err)
+{
+  struct sockaddr_un addr;
+  socklen_t len;
+  cleanup_close int dirfd = -1, fd = -1;
+  cleanup_free char *path = nb_path_join (dir, "init.sock");
+
+  if (path == NULL)
+    return nb_error_make (err, ENOMEM, "state");
+  if (rt_state_sock_addr (dir, &addr, &len, &dirfd, err) < 0)
+    return -1;
+  /* A stale one: a container that stopped without cleaning up. */
+  if (unlink (path) < 0 && errno != ENOENT)
+    return nb_error_make (err, errno, "remove %s", path);
+  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return nb_error_make (err, errno, "socket");
+  if (bind (fd, (struct sockaddr *) &addr, len) < 0 || listen (fd, 16) < 0)
+    return nb_error_make (err, errno, "listen on %s", path);
+  return nb_steal_fd (&fd);
+}
+
+static int
+write_pid_file (const char *path, pid_t pid, nb_error_t *err)
+{
+  char buf[32];
+  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
+  return nb_write_file_atomic (path, buf, (size_t) n, 0644, 0, err);
+}
+
+struct launch
+{
+  pid_t pid;
+  int pidfd, master;
+  nb_error_t child_err; /* what failed inside, as init reported it */
+};
+
+/* Clone the container's init, map its ids, let it set up, and read what it
+ * reports until every copy of the sync socket is closed: init's after set-up
+ * (and the agent's once it exec'd), or init's READY when it waits to be
+ * started. */
+static int
+launch (const struct rt_spec *spec, const struct rt_create_opts *o,
+        const sigset_t *agent_mask, int sigfd, struct launch *l,
+        nb_error_t *err)
+{
+  cleanup_close int parent = -1, child = -1, listen_fd = -1;
+  cleanup_seccomp struct rt_seccomp seccomp = { 0 };
+  struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
+                             .detach = o->detach,
+                             .wait_start = o->wait_start };
+  int fds[2], r;
+
+  l->pidfd = l->master = -1;
+  memcpy (io.stdio, o->stdio, sizeof io.stdio);
   /* Found (or compiled) here, before any namespace exists: a bad profile
    * is reported before anything started. */
   if (rt_seccomp_prepare (spec->seccomp, &seccomp, err) < 0)
     return -1;
+  if (o->state_dir && (listen_fd = make_listener (o->state_dir, err)) < 0)
+    return -1;
+  io.listen_fd = listen_fd;
   if (rt_sync_pair (fds, err) < 0)
     return -1;
   parent = fds[0];
   child = fds[1];
+
+  l->pid = clone_sandbox (spec->clone_flags, &l->pidfd);
+  if (l->pid < 0)
+    return clone_error (errno, err);
+  if (l->pid == 0)
+    {
+      close (parent);
+      if (sigfd >= 0)
+        close (sigfd);
+      rt_init_main (spec, child, agent_mask, &seccomp, &io);
+    }
+  close (nb_steal_fd (&child));
+
+  if ((spec->clone_flags & CLONE_NEWUSER)
+      && rt_idmap_write (l->pid, spec->uid_maps, spec->n_uid_maps,
+                         spec->gid_maps, spec->n_gid_maps, err)
+             < 0)
+    {
+      kill_and_reap (l->pid);
+      return nb_error_wrap (err, "map ids into the sandbox");
+    }
+  /* Recorded before it goes on: from here a killed nsbox leaves a state
+   * whose init is gone, which every command reads as stopped. */
+  if ((o->state_dir
+       && rt_state_write (o->state_dir, o->id, o->bundle, l->pid,
+                          json_object_get (spec->json, "annotations"), err)
+              < 0)
+      || (o->pid_file && write_pid_file (o->pid_file, l->pid, err) < 0))
+    {
+      kill_and_reap (l->pid);
+      if (o->state_dir)
+        rt_state_remove (o->state_dir);
+      return -1;
+    }
+  /* LOCK_UN drops the lock of the open file, also init's copy of it. */
+  if (o->release_fd >= 0)
+    flock (o->release_fd, LOCK_UN);
+  rt_sync_send (parent, RT_SYNC_GO,
+                spec->terminal ? (int) rt_terminal_winsize () : 0, NULL, -1);
+
+  for (;;)
+    {
+      struct rt_sync_msg msg;
+      int fd;
+      r = rt_sync_recv (parent, &msg, &fd);
+      if (r <= 0)
+        break;
+      if (msg.type == RT_SYNC_PTY && fd >= 0)
+        {
+          if (l->master >= 0)
+            close (l->master);
+          l->master = fd;
+        }
+      else if (msg.type == RT_SYNC_ERROR)
+        nb_error_set_text (&l->child_err, msg.status, msg.text);
+      else if (fd >= 0)
+        close (fd);
+    }
+  return 0;
+}
+
+int
+rt_container_run (const struct rt_spec *spec,
+                  const struct rt_create_opts *opts, int *status,
+                  nb_error_t *err)
+{
+  cleanup_close int sigfd = -1;
+  struct launch l = { 0 };
+  sigset_t mask, orig;
+  int wstatus, r;
 
   sigemptyset (&mask);
   for (const int *s = forwarded; *s; s++)
@@ -76,71 +218,219 @@ rt_container_run (const struct rt_spec *spec, int *status, nb_error_t *err)
       sigprocmask (SIG_SETMASK, &orig, NULL);
       return nb_error_make (err, errno, "signalfd");
     }
-
-  pid = clone_sandbox (spec->clone_flags, &pidfd);
-  if (pid < 0)
+  if (launch (spec, opts, &orig, sigfd, &l, err) < 0)
     {
-      int e = errno;
       sigprocmask (SIG_SETMASK, &orig, NULL);
-      nb_error_make (err, e, "create the sandbox's namespaces");
-      /* Inside an nsbox sandbox without --allow-nested, its seccomp
-       * profile says ENOSYS to clone3. */
-      if ((e == ENOSYS || e == EPERM) && getenv ("NSBOX_SANDBOX"))
-        nb_error_hint (err, "this is inside the nsbox sandbox %s: start it "
-                            "with --allow-nested to run sandboxes in it",
-                       getenv ("NSBOX_SANDBOX"));
-      else if (e == EPERM || e == ENOSPC || e == EACCES)
-        nb_error_hint (err, "unprivileged user namespaces may be disabled "
-                            "here: run 'nsbox doctor'");
       return -1;
     }
-  if (pid == 0)
-    {
-      close (parent);
-      close (sigfd);
-      rt_init_main (spec, child, &orig, &seccomp);
-    }
-  close (nb_steal_fd (&child));
-
-  if ((spec->clone_flags & CLONE_NEWUSER) && rt_idmap_write (pid, spec->uid_maps, spec->n_uid_maps,
-                                             spec->gid_maps, spec->n_gid_maps, err) < 0)
-    {
-      kill_and_reap (pid);
-      sigprocmask (SIG_SETMASK, &orig, NULL);
-      return nb_error_wrap (err, "map ids into the sandbox");
-    }
-  rt_sync_send (parent, RT_SYNC_GO, 0, NULL, -1);
-
-  /* Messages end with EOF: the agent's copy of the socket closes on exec. */
-  for (;;)
-    {
-      struct rt_sync_msg msg;
-      int fd;
-      r = rt_sync_recv (parent, &msg, &fd);
-      if (r <= 0)
-        break;
-      if (msg.type == RT_SYNC_PTY && fd >= 0)
-        {
-          if (master >= 0)
-            close (master);
-          master = fd;
-        }
-      else if (msg.type == RT_SYNC_ERROR)
-        nb_error_set_text (&child_err, msg.status, msg.text);
-      else if (fd >= 0)
-        close (fd);
-    }
-
-  r = rt_monitor_wait (pid, pidfd, sigfd, child_err ? -1 : master, &wstatus,
-                       err);
+  r = rt_monitor_wait (l.pid, l.pidfd, sigfd, l.child_err ? -1 : l.master,
+                       &wstatus, err);
   sigprocmask (SIG_SETMASK, &orig, NULL);
+  if (l.master >= 0)
+    close (l.master);
+  close (l.pidfd);
+  if (opts->state_dir)
+    rt_state_remove (opts->state_dir);
   if (r < 0)
     return -1;
   *status = rt_exit_status (wstatus);
+  if (l.child_err)
+    {
+      *err = l.child_err;
+      return -1;
+    }
+  return 0;
+}
+
+int
+rt_container_create (const struct rt_spec *spec,
+                     const struct rt_create_opts *opts, nb_error_t *err)
+{
+  struct launch l = { 0 };
+  sigset_t orig;
+
+  sigprocmask (SIG_SETMASK, NULL, &orig);
+  if (spec->terminal && opts->console_socket == NULL)
+    return nb_error_make (err, 0, "process.terminal is set but no console "
+                                  "socket was given to pass the terminal "
+                                  "to");
+  if (launch (spec, opts, &orig, -1, &l, err) < 0)
+    return -1;
+  if (l.master >= 0 && l.child_err == NULL
+      && rt_console_send (opts->console_socket, l.master, &l.child_err) < 0)
+    kill (l.pid, SIGKILL);
+  if (l.master >= 0)
+    close (l.master);
+  close (l.pidfd);
+  if (l.child_err)
+    {
+      int st;
+      /* Init exits after its report: reap it, and no state is left. */
+      while (waitpid (l.pid, &st, 0) < 0 && errno == EINTR)
+        ;
+      if (opts->state_dir)
+        rt_state_remove (opts->state_dir);
+      *err = l.child_err;
+      return -1;
+    }
+  return 0;
+}
+
+/* Read DIR's state, named in errors as the container ID. */
+static int
+read_state (const char *dir, struct rt_state *st, nb_error_t *err)
+{
+  if (rt_state_read (dir, st, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
+rt_container_start (const char *state_dir, nb_error_t *err)
+{
+  struct rt_state st;
+  cleanup_close int conn = -1;
+  cleanup_error nb_error_t child_err = NULL;
+  struct rt_sync_msg msg;
+  int r;
+
+  if (read_state (state_dir, &st, err) < 0)
+    return -1;
+  if (st.status != RT_STATUS_CREATED)
+    {
+      nb_error_make (err, 0, "it is %s, not created",
+                     rt_status_name (st.status));
+      rt_state_clear (&st);
+      return -1;
+    }
+  rt_state_clear (&st);
+  conn = rt_state_connect (state_dir, err);
+  if (conn < 0)
+    return -1;
+  r = rt_sync_send (conn, RT_REQ_START, 0, NULL, -1);
+  if (r < 0)
+    return nb_error_make (err, -r, "ask its init to start");
+  /* The agent's copy of the socket closes when it execs. */
+  while ((r = rt_sync_recv (conn, &msg, NULL)) > 0)
+    if (msg.type == RT_SYNC_ERROR)
+      nb_error_set_text (&child_err, msg.status, msg.text);
   if (child_err)
     {
       *err = steal_pointer (&child_err);
       return -1;
     }
+  return r < 0 ? nb_error_make (err, -r, "start") : 0;
+}
+
+int
+rt_container_kill (const char *state_dir, int sig, bool all, nb_error_t *err)
+{
+  struct rt_state st;
+  cleanup_close int pidfd = -1;
+
+  if (read_state (state_dir, &st, err) < 0)
+    return -1;
+  if (st.status == RT_STATUS_STOPPED)
+    {
+      rt_state_clear (&st);
+      return nb_error_make (err, 0, "it is not running");
+    }
+  pidfd = rt_state_pidfd (&st, err);
+  rt_state_clear (&st);
+  if (pidfd < 0)
+    return -1;
+  if (all)
+    {
+      cleanup_close int conn = rt_state_connect (state_dir, err);
+      struct rt_sync_msg msg;
+      if (conn < 0)
+        return -1;
+      if (rt_sync_send (conn, RT_REQ_SIGNAL_ALL, sig, NULL, -1) < 0
+          || rt_sync_recv (conn, &msg, NULL) <= 0)
+        return nb_error_make (err, errno, "signal its processes");
+    }
+  if (syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+    return nb_error_make (err, errno, "send signal %d", sig);
+  return 0;
+}
+
+/* Wait up to TIMEOUT_MS (-1: for ever) for the process of PIDFD to end. */
+static int
+wait_gone (int pidfd, int timeout_ms)
+{
+  struct pollfd p = { .fd = pidfd, .events = POLLIN };
+  int r;
+  do
+    r = poll (&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+static int
+stop_pidfd (int pidfd, int timeout, nb_error_t *err)
+{
+  if (syscall (SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0) < 0
+      && errno != ESRCH)
+    return nb_error_make (err, errno, "send SIGTERM");
+  if (wait_gone (pidfd, timeout * 1000))
+    return 0;
+  if (syscall (SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0
+      && errno != ESRCH)
+    return nb_error_make (err, errno, "send SIGKILL");
+  if (!wait_gone (pidfd, 10000))
+    return nb_error_make (err, 0, "it did not end 10 s after SIGKILL");
+  return 0;
+}
+
+int
+rt_container_stop (const char *state_dir, int timeout, nb_error_t *err)
+{
+  struct rt_state st;
+  cleanup_close int pidfd = -1;
+  cleanup_error nb_error_t e = NULL;
+
+  if (read_state (state_dir, &st, err) < 0)
+    return -1;
+  if (st.status == RT_STATUS_STOPPED)
+    {
+      rt_state_clear (&st);
+      return 0;
+    }
+  pidfd = rt_state_pidfd (&st, &e);
+  rt_state_clear (&st);
+  if (pidfd < 0)
+    return 0; /* it ended meanwhile */
+  return stop_pidfd (pidfd, timeout, err);
+}
+
+int
+rt_container_delete (const char *state_dir, bool force, nb_error_t *err)
+{
+  struct rt_state st;
+  enum rt_status status;
+
+  if (read_state (state_dir, &st, err) < 0)
+    return -1;
+  status = st.status;
+  if (status != RT_STATUS_STOPPED)
+    {
+      cleanup_error nb_error_t e = NULL;
+      cleanup_close int pidfd = -1;
+      if (!force)
+        {
+          rt_state_clear (&st);
+          nb_error_make (err, 0, "it is %s", rt_status_name (status));
+          return nb_error_hint (err, "stop it first, or delete it with "
+                                     "--force");
+        }
+      pidfd = rt_state_pidfd (&st, &e);
+      if (pidfd >= 0 && stop_pidfd (pidfd, 0, err) < 0)
+        {
+          rt_state_clear (&st);
+          return -1;
+        }
+    }
+  rt_state_clear (&st);
+  rt_state_remove (state_dir);
   return 0;
 }

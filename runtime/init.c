@@ -4,6 +4,7 @@
 #include "runtime/net.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
+#include "runtime/state.h"
 #include "runtime/sync.h"
 
 #include <errno.h>
@@ -15,6 +16,9 @@
 #include <sys/ioctl.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,14 +27,18 @@ static __attribute__ ((noreturn)) void
 fail (int sock, nb_error_t *err)
 {
   int status = (*err && (*err)->status > 0) ? (*err)->status : NB_EXIT_FAILED;
-  rt_sync_send_error (sock, err);
+  if (sock >= 0)
+    rt_sync_send_error (sock, err);
+  else
+    nb_error_report (err);
   _exit (status);
 }
 
 /* Open a pty in the sandbox's own devpts, so the agent's ttyname() is a path
  * that exists inside; the master goes to the monitor outside. */
-static int
-open_pty (int sock, char *slave, size_t size, nb_error_t *err)
+int
+rt_init_open_pty (int sock, char *slave, size_t size, unsigned winsize,
+                  nb_error_t *err)
 {
   cleanup_close int master = open ("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   int r;
@@ -39,6 +47,13 @@ open_pty (int sock, char *slave, size_t size, nb_error_t *err)
     return nb_error_make (err, errno, "open /dev/ptmx in the sandbox");
   if (unlockpt (master) < 0 || ptsname_r (master, slave, size) != 0)
     return nb_error_make (err, errno, "set up the pty");
+  /* The user's size before the agent starts: it may ask at once. */
+  if (winsize)
+    {
+      struct winsize ws = { .ws_row = (unsigned short) (winsize >> 16),
+                            .ws_col = (unsigned short) (winsize & 0xffff) };
+      ioctl (master, TIOCSWINSZ, &ws);
+    }
   r = rt_sync_send (sock, RT_SYNC_PTY, 0, NULL, master);
   if (r < 0)
     return nb_error_make (err, -r, "send the pty to nsbox");
@@ -65,9 +80,9 @@ close_inherited_fds (nb_error_t *err)
   return 0;
 }
 
-static __attribute__ ((noreturn)) void
-agent_main (const struct rt_spec *spec, int sock, const char *slave,
-            const sigset_t *mask, const struct rt_seccomp *seccomp)
+void
+rt_init_agent_main (const struct rt_spec *spec, int sock, const char *slave,
+                    const sigset_t *mask, const struct rt_seccomp *seccomp)
 {
   cleanup_error nb_error_t err = NULL;
 
@@ -108,57 +123,246 @@ agent_main (const struct rt_spec *spec, int sock, const char *slave,
   fail (sock, &err);
 }
 
-/* Init's loop.  Every signal is blocked and taken with sigwaitinfo: as PID 1
+const struct rt_ns rt_ns_order[RT_N_NS]
+    = { { CLONE_NEWUSER, "user" }, { CLONE_NEWIPC, "ipc" },
+        { CLONE_NEWUTS, "uts" },   { CLONE_NEWNET, "net" },
+        { CLONE_NEWPID, "pid" },   { CLONE_NEWCGROUP, "cgroup" },
+        { CLONE_NEWNS, "mnt" } };
+
+struct init
+{
+  const struct rt_spec *spec;
+  const struct rt_init_opts *o;
+  const sigset_t *agent_mask;
+  const struct rt_seccomp *seccomp;
+  pid_t agent;
+  int sigfd;
+  int ns_fds[RT_N_NS];
+  int ns_mask;
+  size_t n_ns;
+};
+
+static int
+cmp_int (const void *a, const void *b)
+{
+  return *(const int *) a - *(const int *) b;
+}
+
+/* Close every descriptor but stdio and KEEP (N of them; -1s ignored). */
+static void
+close_all_but (const int *keep, size_t n)
+{
+  int sorted[RT_N_NS + 8], k = 0, from = 3;
+
+  for (size_t i = 0; i < n && k < (int) (sizeof sorted / sizeof *sorted);
+       i++)
+    if (keep[i] >= 3)
+      sorted[k++] = keep[i];
+  qsort (sorted, (size_t) k, sizeof (int), cmp_int);
+  for (int i = 0; i < k; i++)
+    {
+      if (sorted[i] > from)
+        syscall (SYS_close_range, (unsigned) from, (unsigned) sorted[i] - 1,
+                 0U);
+      from = sorted[i] + 1;
+    }
+  syscall (SYS_close_range, (unsigned) from, ~0U, 0U);
+}
+
+/* Init keeps nothing it could lend the agent: no descriptor of nsbox's
+ * caller (only its socket, its namespaces, the run lock), no capability. */
+static void
+shed (struct init *in)
+{
+  cleanup_error nb_error_t err = NULL;
+  int keep[RT_N_NS + 3];
+  size_t n = 0;
+
+  keep[n++] = in->sigfd;
+  keep[n++] = in->o->listen_fd;
+  keep[n++] = in->o->keep_fd;
+  for (size_t i = 0; i < in->n_ns; i++)
+    keep[n++] = in->ns_fds[i];
+  close_all_but (keep, n);
+  if (rt_process_drop_all (&err) < 0)
+    nb_error_free (&err);
+}
+
+static pid_t
+start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
+{
+  pid_t agent = fork ();
+  if (agent < 0)
+    return nb_error_make (err, errno, "fork the agent");
+  if (agent == 0)
+    rt_init_agent_main (in->spec, sock, slave, in->agent_mask, in->seccomp);
+  in->agent = agent;
+  prctl (PR_SET_NAME, RT_INIT_NAME_RUNNING);
+  return agent;
+}
+
+/* A request on init.sock.  Only a process outside the container may ask:
+ * the agent must not be handed namespaces or start itself again, and a peer
+ * in our pid namespace has a pid here (one outside shows as 0).  Without a
+ * pid namespace of its own that cannot be told apart: the socket's mode and
+ * its directory's (0700) are the gate then. */
+static void
+serve (struct init *in, int conn, const char *slave)
+{
+  cleanup_error nb_error_t err = NULL;
+  struct timeval tv = { .tv_sec = 2 };
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  struct rt_sync_msg msg;
+
+  if (getsockopt (conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
+      || ((in->spec->clone_flags & CLONE_NEWPID) && cred.pid != 0))
+    return;
+  /* A client that says nothing does not hold init up for long. */
+  setsockopt (conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (rt_sync_recv (conn, &msg, NULL) <= 0)
+    return;
+  switch (msg.type)
+    {
+    case RT_REQ_NS:
+      rt_sync_send_fds (conn, RT_REPLY_OK, in->ns_mask, NULL, in->ns_fds,
+                        in->n_ns);
+      break;
+    case RT_REQ_START:
+      if (in->agent > 0)
+        {
+          rt_sync_send (conn, RT_SYNC_ERROR, NB_EXIT_FAILED,
+                        "it was started already", -1);
+          break;
+        }
+      /* The agent reports on CONN until it execs; the client then sees
+       * EOF. */
+      if (start_agent (in, conn, slave, &err) < 0)
+        rt_sync_send_error (conn, &err);
+      else
+        shed (in);
+      break;
+    case RT_REQ_SIGNAL_ALL:
+      /* As PID 1, kill(-1) reaches every other process of the namespace. */
+      if (msg.status > 0 && msg.status < NSIG)
+        kill (-1, msg.status);
+      rt_sync_send (conn, RT_REPLY_OK, 0, NULL, -1);
+      break;
+    default:
+      rt_sync_send (conn, RT_SYNC_ERROR, NB_EXIT_FAILED, "unknown request",
+                    -1);
+    }
+}
+
+/* Signals that end a created container whose process never started. */
+static bool
+ends_created (int sig)
+{
+  return sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG
+         && sig != SIGCONT;
+}
+
+/* Init's loop.  Every signal is blocked and read from a signalfd: as PID 1
  * the kernel would drop a signal with the default action, so forwarding must
  * be explicit (tini's technique). */
 static __attribute__ ((noreturn)) void
-init_loop (pid_t agent)
+init_loop (struct init *in, const char *slave)
 {
-  sigset_t all;
-
-  sigfillset (&all);
   for (;;)
     {
-      siginfo_t si;
-      int sig = sigwaitinfo (&all, &si);
+      struct pollfd p[2] = { { .fd = in->sigfd, .events = POLLIN },
+                             { .fd = in->o->listen_fd, .events = POLLIN } };
+      struct signalfd_siginfo si;
 
-      if (sig < 0)
+      if (poll (p, in->o->listen_fd >= 0 ? 2 : 1, -1) < 0)
         continue;
-      if (sig != SIGCHLD)
+      if (p[1].revents & POLLIN)
         {
-          kill (agent, sig);
-          continue;
+          int conn = accept4 (in->o->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+          if (conn >= 0)
+            {
+              serve (in, conn, slave);
+              close (conn);
+            }
         }
-      for (;;)
+      if (!(p[0].revents & POLLIN))
+        continue;
+      while (read (in->sigfd, &si, sizeof si) == sizeof si)
         {
-          int st;
-          pid_t p = waitpid (-1, &st, WNOHANG);
-          if (p <= 0)
-            break;
-          /* The sandbox lives as long as its agent: when init exits, the
-           * kernel kills whatever the agent left behind. */
-          if (p == agent)
-            _exit (rt_exit_status (st));
+          int sig = (int) si.ssi_signo;
+          if (sig != SIGCHLD)
+            {
+              if (in->agent > 0)
+                kill (in->agent, sig);
+              else if (ends_created (sig))
+                _exit (128 + sig);
+              continue;
+            }
+          for (;;)
+            {
+              int st;
+              pid_t p2 = waitpid (-1, &st, WNOHANG);
+              if (p2 <= 0)
+                break;
+              /* The sandbox lives as long as its agent: when init exits,
+               * the kernel kills whatever the agent left behind. */
+              if (p2 == in->agent)
+                _exit (rt_exit_status (st));
+            }
         }
     }
 }
 
+/* Our own namespaces, for `exec` to join: opened now, while /proc is still
+ * the host's and before anything in the sandbox could interfere. */
+static int
+open_namespaces (struct init *in, nb_error_t *err)
+{
+  for (int i = 0; i < RT_N_NS; i++)
+    {
+      char path[64];
+      int fd;
+      if (!(in->spec->clone_flags & rt_ns_order[i].flag))
+        continue;
+      snprintf (path, sizeof path, "/proc/self/ns/%s", rt_ns_order[i].name);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return nb_error_make (err, errno, "open %s", path);
+      in->ns_fds[in->n_ns++] = fd;
+      in->ns_mask |= rt_ns_order[i].flag;
+    }
+  return 0;
+}
+
+static int
+set_stdio (const int stdio[3], nb_error_t *err)
+{
+  for (int i = 0; i < 3; i++)
+    if (stdio[i] >= 0 && stdio[i] != i && dup2 (stdio[i], i) < 0)
+      return nb_error_make (err, errno, "set up the container's stdio");
+  return 0;
+}
+
 void
 rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
-              const struct rt_seccomp *seccomp)
+              const struct rt_seccomp *seccomp, const struct rt_init_opts *o)
 {
   cleanup_error nb_error_t err = NULL;
+  struct init in = { .spec = spec, .o = o, .agent_mask = agent_mask,
+                     .seccomp = seccomp };
   struct rt_sync_msg msg;
-  char slave[64];
+  static char slave[64];
   sigset_t all;
-  pid_t agent;
   int r;
 
   sigfillset (&all);
   sigprocmask (SIG_SETMASK, &all, NULL);
-  /* Die with nsbox run rather than linger unowned. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-  prctl (PR_SET_NAME, "nsbox-init");
+  /* Die with nsbox run rather than linger unowned; a detached one lives
+   * on (its state dir says where). */
+  if (!o->detach)
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+  prctl (PR_SET_NAME,
+         o->wait_start ? RT_INIT_NAME_CREATED : RT_INIT_NAME_RUNNING);
   r = rt_sync_recv (sock, &msg, NULL);
   if (r <= 0 || msg.type != RT_SYNC_GO)
     _exit (NB_EXIT_FAILED);
@@ -171,6 +375,16 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
       nb_error_make (&err, errno, "make the sandbox's init undumpable");
       fail (sock, &err);
     }
+  in.sigfd = signalfd (-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (in.sigfd < 0)
+    {
+      nb_error_make (&err, errno, "signalfd");
+      fail (sock, &err);
+    }
+  if (set_stdio (o->stdio, &err) < 0)
+    fail (sock, &err);
+  if (o->listen_fd >= 0 && open_namespaces (&in, &err) < 0)
+    fail (sock, &err);
 
   /* Leave the host's session: terminal signals then reach the sandbox only
    * through nsbox, once. */
@@ -185,24 +399,24 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     fail (sock, &err);
   if (rt_rootfs_setup (spec, &err) < 0)
     fail (sock, &err);
-  if (spec->terminal && open_pty (sock, slave, sizeof slave, &err) < 0)
+  if (spec->terminal
+      && rt_init_open_pty (sock, slave, sizeof slave, (unsigned) msg.status,
+                           &err)
+             < 0)
     fail (sock, &err);
 
-  agent = fork ();
-  if (agent < 0)
+  if (o->wait_start)
     {
-      nb_error_make (&err, errno, "fork the agent");
-      fail (sock, &err);
+      /* Created: the process starts when asked (RT_REQ_START).  Until
+       * then init keeps its capabilities: the agent needs them to become
+       * its user. */
+      rt_sync_send (sock, RT_SYNC_READY, 0, NULL, -1);
+      close (sock);
+      init_loop (&in, spec->terminal ? slave : NULL);
     }
-  if (agent == 0)
-    agent_main (spec, sock, spec->terminal ? slave : NULL, agent_mask,
-                seccomp);
-
+  if (start_agent (&in, sock, spec->terminal ? slave : NULL, &err) < 0)
+    fail (sock, &err);
   close (sock);
-  /* Init keeps nothing it could lend the agent: no descriptor of nsbox's
-   * caller, no capability. */
-  syscall (SYS_close_range, 3U, ~0U, 0U);
-  if (rt_process_drop_all (&err) < 0)
-    nb_error_free (&err);
-  init_loop (agent);
+  shed (&in);
+  init_loop (&in, NULL);
 }

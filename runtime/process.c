@@ -68,8 +68,11 @@ set_caps (const struct rt_spec *s, nb_error_t *err)
   if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0
       && errno != EINVAL)
     return nb_error_make (err, errno, "clear ambient capabilities");
+  /* The kernel raises an ambient capability only when it is permitted and
+   * inheritable; one that is not is skipped, as runc does. */
   for (const int *c = s->caps_ambient; c && *c >= 0; c++)
-    if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, *c, 0, 0) < 0)
+    if (in_set (s->caps_permitted, *c) && in_set (s->caps_inheritable, *c)
+        && prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, *c, 0, 0) < 0)
       return nb_error_make (err, errno, "raise ambient capability %s",
                             cap_to_name (*c));
   return 0;

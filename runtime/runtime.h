@@ -1,16 +1,75 @@
-/* The executor: run an OCI runtime spec as an isolated process tree. */
+/* The executor: run an OCI runtime spec as an isolated process tree, and the
+ * one lifecycle both front doors use (nsbox run/exec/stop/ls and nsbox oci
+ * create/start/state/kill/delete/exec): a live container has a state dir
+ * (runtime/state.h) whose init answers on a socket. */
 #ifndef RT_RUNTIME_H
 #define RT_RUNTIME_H
 
+#include <stdbool.h>
 #include "runtime/spec.h"
+#include "runtime/state.h"
 
-/* Create the sandbox described by SPEC, run its process in the foreground
- * (stdio passed through, or a pty proxied when process.terminal is set) and
- * wait for it.  *STATUS gets its exit status, Docker's way (128+N for signal
- * N).  Returns < 0 when the sandbox could not be set up or the command could
- * not be started; ERR then carries the step that failed and the status to
- * exit with (125, 126 or 127). */
-int rt_container_run (const struct rt_spec *spec, int *status,
+struct rt_create_opts
+{
+  /* An existing directory for state.json and init.sock; NULL: the
+   * container cannot be joined (and has no state). */
+  const char *state_dir;
+  const char *id, *bundle; /* recorded in the state */
+  /* Return once created (rt_container_create): init outlives nsbox. */
+  bool detach;
+  /* The process waits for rt_container_start (OCI create). */
+  bool wait_start;
+  /* Descriptors init makes its stdin, stdout, stderr; -1: inherited. */
+  int stdio[3];
+  /* Kept open by init for as long as it lives (the sandbox's run lock),
+   * or -1. */
+  int keep_fd;
+  /* A lock the caller holds while it creates the container (so that a
+   * concurrent creator waits and then joins): released once the state is
+   * recorded; or -1. */
+  int release_fd;
+  const char *pid_file; /* init's pid is written there */
+  /* With process.terminal, detached: the pty master goes to this unix
+   * socket (runc's --console-socket). */
+  const char *console_socket;
+};
+
+/* Foreground: create the container, run its process with stdio passed
+ * through (or a pty proxied when process.terminal is set) and wait for it.
+ * *STATUS gets its exit status, Docker's way (128+N for signal N).  Returns
+ * < 0 when the container could not be set up or its command could not be
+ * started; ERR then carries the step that failed and the status to exit
+ * with (125, 126 or 127). */
+int rt_container_run (const struct rt_spec *spec,
+                      const struct rt_create_opts *opts, int *status,
                       nb_error_t *err);
+/* Detached: create it (and start it, unless OPTS->wait_start) and return;
+ * its state is in OPTS->state_dir. */
+int rt_container_create (const struct rt_spec *spec,
+                         const struct rt_create_opts *opts, nb_error_t *err);
+/* Start a created container's process; errors of its exec are reported. */
+int rt_container_start (const char *state_dir, nb_error_t *err);
+/* Send SIG to its init (which passes it to the process), or with ALL to
+ * every process in it. */
+int rt_container_kill (const char *state_dir, int sig, bool all,
+                       nb_error_t *err);
+/* SIGTERM, then SIGKILL after TIMEOUT seconds; waits until it is gone. */
+int rt_container_stop (const char *state_dir, int timeout, nb_error_t *err);
+/* Remove a stopped container's state; FORCE kills a live one first. */
+int rt_container_delete (const char *state_dir, bool force, nb_error_t *err);
+
+struct rt_exec_opts
+{
+  bool detach;          /* return once the process runs */
+  const char *pid_file; /* its pid is written there */
+  const char *console_socket; /* as for create */
+};
+
+/* Run SPEC's process (args, env, cwd, user, capabilities, seccomp,
+ * terminal) in the running container of STATE_DIR: its namespaces joined,
+ * its root.  Foreground unless OPTS->detach; *STATUS as for run. */
+int rt_container_exec (const char *state_dir, const struct rt_spec *spec,
+                       const struct rt_exec_opts *opts, int *status,
+                       nb_error_t *err);
 
 #endif

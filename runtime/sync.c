@@ -15,18 +15,21 @@ rt_sync_pair (int fds[2], nb_error_t *err)
 }
 
 int
-rt_sync_send (int sock, int type, int status, const char *text, int fd)
+rt_sync_send_fds (int sock, int type, int status, const char *text,
+                  const int *fds, size_t n_fds)
 {
   struct rt_sync_msg msg = { .type = type, .status = status };
   struct iovec iov;
   union
   {
-    char buf[CMSG_SPACE (sizeof (int))];
+    char buf[CMSG_SPACE (sizeof (int) * RT_SYNC_MAX_FDS)];
     struct cmsghdr align;
   } ctl;
   struct msghdr mh = { 0 };
   size_t len = 0;
 
+  if (n_fds > RT_SYNC_MAX_FDS)
+    return -EINVAL;
   if (text)
     {
       len = strnlen (text, RT_SYNC_TEXT - 1);
@@ -36,17 +39,17 @@ rt_sync_send (int sock, int type, int status, const char *text, int fd)
   iov.iov_len = offsetof (struct rt_sync_msg, text) + len + 1;
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  if (fd >= 0)
+  if (n_fds > 0)
     {
       struct cmsghdr *c;
       memset (&ctl, 0, sizeof ctl);
       mh.msg_control = ctl.buf;
-      mh.msg_controllen = sizeof ctl.buf;
+      mh.msg_controllen = CMSG_SPACE (sizeof (int) * n_fds);
       c = CMSG_FIRSTHDR (&mh);
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN (sizeof (int));
-      memcpy (CMSG_DATA (c), &fd, sizeof (int));
+      c->cmsg_len = CMSG_LEN (sizeof (int) * n_fds);
+      memcpy (CMSG_DATA (c), fds, sizeof (int) * n_fds);
     }
   for (;;)
     {
@@ -58,20 +61,26 @@ rt_sync_send (int sock, int type, int status, const char *text, int fd)
 }
 
 int
-rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd)
+rt_sync_send (int sock, int type, int status, const char *text, int fd)
+{
+  return rt_sync_send_fds (sock, type, status, text, &fd, fd >= 0 ? 1 : 0);
+}
+
+int
+rt_sync_recv_fds (int sock, struct rt_sync_msg *msg, int *fds, size_t max,
+                  size_t *n_fds)
 {
   struct iovec iov = { .iov_base = msg, .iov_len = sizeof *msg };
   union
   {
-    char buf[CMSG_SPACE (sizeof (int))];
+    char buf[CMSG_SPACE (sizeof (int) * RT_SYNC_MAX_FDS)];
     struct cmsghdr align;
   } ctl;
   struct msghdr mh = { 0 };
   struct cmsghdr *c;
+  size_t got = 0;
   ssize_t n;
 
-  if (fd)
-    *fd = -1;
   memset (msg, 0, sizeof *msg);
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
@@ -80,15 +89,40 @@ rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd)
   do
     n = recvmsg (sock, &mh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
+  if (n_fds)
+    *n_fds = 0;
   if (n < 0)
     return errno == ECONNRESET ? 0 : -errno;
   if (n == 0)
     return 0;
   msg->text[RT_SYNC_TEXT - 1] = '\0';
   for (c = CMSG_FIRSTHDR (&mh); c; c = CMSG_NXTHDR (&mh, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd)
-      memcpy (fd, CMSG_DATA (c), sizeof (int));
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      {
+        size_t k = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        int got_fds[RT_SYNC_MAX_FDS];
+        memcpy (got_fds, CMSG_DATA (c), k * sizeof (int));
+        /* What the caller has no room for is not kept open. */
+        for (size_t i = 0; i < k; i++)
+          if (got < max)
+            fds[got++] = got_fds[i];
+          else
+            close (got_fds[i]);
+      }
+  if (n_fds)
+    *n_fds = got;
   return 1;
+}
+
+int
+rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd)
+{
+  int fds[1];
+  size_t n = 0;
+  int r = rt_sync_recv_fds (sock, msg, fds, fd ? 1 : 0, &n);
+  if (fd)
+    *fd = n ? fds[0] : -1;
+  return r;
 }
 
 void

@@ -12,9 +12,17 @@ enum rt_sync_type
   RT_SYNC_GO = 1,   /* parent -> child: id maps written, go on */
   RT_SYNC_ERROR,    /* child -> parent: status + message */
   RT_SYNC_PTY,      /* child -> parent: the pty master, as SCM_RIGHTS */
+  RT_SYNC_READY,    /* init -> creator: set up, waiting to be started */
+  RT_SYNC_PID,      /* exec's joiner -> nsbox: the process's pid (status) */
+  /* Requests to a live sandbox's init, on its socket (see lifecycle.h): */
+  RT_REQ_NS,        /* -> its namespaces' fds; status = which (CLONE_NEW*) */
+  RT_REQ_START,     /* start the process; EOF once it exec'd, or an error */
+  RT_REQ_SIGNAL_ALL,/* status = the signal for every process in it */
+  RT_REPLY_OK,
 };
 
 #define RT_SYNC_TEXT 2048
+#define RT_SYNC_MAX_FDS 8
 
 struct rt_sync_msg
 {
@@ -26,6 +34,11 @@ struct rt_sync_msg
 int rt_sync_pair (int fds[2], nb_error_t *err);
 /* Send a message (FD >= 0 is passed along).  Returns 0 or -errno. */
 int rt_sync_send (int sock, int type, int status, const char *text, int fd);
+/* The same with up to RT_SYNC_MAX_FDS descriptors. */
+int rt_sync_send_fds (int sock, int type, int status, const char *text,
+                      const int *fds, size_t n_fds);
+int rt_sync_recv_fds (int sock, struct rt_sync_msg *msg, int *fds,
+                      size_t max, size_t *n_fds);
 /* Receive one; *fd gets a passed descriptor or -1.  Returns 1 for a message,
  * 0 at EOF (every peer closed its end: e.g. after exec), -errno on error. */
 int rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -122,4 +124,61 @@ rt_monitor_wait (pid_t init, int pidfd, int sigfd, int master, int *wstatus,
     if (errno != EINTR)
       return nb_error_make (err, errno, "wait for the sandbox");
   return 0;
+}
+
+int
+rt_console_send (const char *path, int master, nb_error_t *err)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } ctl;
+  char name[] = "console";
+  struct iovec iov = { .iov_base = name, .iov_len = sizeof name - 1 };
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf };
+  struct cmsghdr *c;
+  int fd, r;
+
+  if (strlen (path) >= sizeof addr.sun_path)
+    return nb_error_make (err, ENAMETOOLONG, "console socket %s", path);
+  strcpy (addr.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return nb_error_make (err, errno, "socket");
+  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      int e = errno;
+      close (fd);
+      return nb_error_make (err, e, "connect to the console socket %s", path);
+    }
+  memset (&ctl, 0, sizeof ctl);
+  c = CMSG_FIRSTHDR (&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (c), &master, sizeof (int));
+  do
+    r = (int) sendmsg (fd, &mh, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    {
+      int e = errno;
+      close (fd);
+      return nb_error_make (err, e, "send the terminal to %s", path);
+    }
+  close (fd);
+  return 0;
+}
+
+unsigned
+rt_terminal_winsize (void)
+{
+  struct winsize ws;
+  if (ioctl (STDIN_FILENO, TIOCGWINSZ, &ws) < 0)
+    return 0;
+  return (unsigned) ws.ws_row << 16 | ws.ws_col;
 }

@@ -12,4 +12,11 @@
 int rt_monitor_wait (pid_t init, int pidfd, int sigfd, int master,
                      int *wstatus, nb_error_t *err);
 
+/* The size of the user's terminal (stdin's) as rows << 16 | cols, or 0. */
+unsigned rt_terminal_winsize (void);
+/* The console socket protocol (runc's, as conmon and containerd's shim
+ * expect it): connect to the unix socket PATH and send MASTER with
+ * SCM_RIGHTS. */
+int rt_console_send (const char *path, int master, nb_error_t *err);
+
 #endif

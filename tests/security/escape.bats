@@ -373,3 +373,36 @@ nsbox_in_ws() {
   assert_status 0
   assert_equal "$output" 0
 }
+
+# --- the sandbox's init socket -------------------------------------------------
+
+@test "the agent cannot get the sandbox's namespaces from its init, nor signal every process through it" {
+  # The user's runtime dir as the workspace puts the sandbox's own init.sock
+  # in the agent's reach; init must still answer no one inside.
+  local run=/tmp/nsbox-$TEST_UID
+  mkdir -p -m 700 "$run" && chown "$TEST_UID:$TEST_GID" "$run"
+  WS=$run
+  in_sandbox -- 'python3 - <<"EOF"
+import glob, socket, struct
+tried = 0
+for path in glob.glob("'"$run"'/*/init.sock"):
+    for req, arg in ((6, 0), (8, 9), (7, 0)):  # namespaces; SIGKILL all; start
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            s.connect(path)
+        except OSError:
+            break  # a stale socket: no init behind it
+        s.settimeout(5)
+        try:
+            s.send(struct.pack("ii", req, arg) + b"\0")
+            data, anc, flags, addr = s.recvmsg(4096, socket.CMSG_LEN(8 * 4))
+        except (BrokenPipeError, ConnectionResetError):  # refused unread
+            data, anc = b"", []
+        print(req, len(data), len(anc))
+        tried += 1
+assert tried, "no live init.sock found"
+print("alive")
+EOF'
+  assert_status 0
+  assert_equal "$output" "$(printf '6 0 0\n8 0 0\n7 0 0\nalive')"
+}

@@ -1,0 +1,249 @@
+#define _GNU_SOURCE
+#include "runtime/state.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+#include "runtime/base/json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+int
+rt_proc_stat (pid_t pid, unsigned long long *start, char *comm,
+              size_t comm_size, char *state)
+{
+  char path[64], buf[1024], *open_p, *close_p, *p;
+  cleanup_close int fd = -1;
+  ssize_t n;
+  int field;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  n = read (fd, buf, sizeof buf - 1);
+  if (n <= 0)
+    {
+      errno = n < 0 ? errno : ESRCH;
+      return -1;
+    }
+  buf[n] = '\0';
+  /* "PID (COMM) S ...": COMM may hold spaces and parentheses; it ends at
+   * the last ')'. */
+  open_p = strchr (buf, '(');
+  close_p = strrchr (buf, ')');
+  if (open_p == NULL || close_p == NULL || close_p < open_p || !close_p[1])
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  if (comm)
+    snprintf (comm, comm_size, "%.*s", (int) (close_p - open_p - 1),
+              open_p + 1);
+  p = close_p + 2;
+  if (state)
+    *state = *p;
+  /* The state is field 3, the start time field 22. */
+  for (field = 3; field < 22 && p; field++)
+    {
+      p = strchr (p, ' ');
+      if (p)
+        p++;
+    }
+  if (p == NULL)
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  *start = strtoull (p, NULL, 10);
+  return 0;
+}
+
+static void
+now_rfc3339 (char *buf, size_t n)
+{
+  struct timespec ts;
+  struct tm tm;
+  char base[32];
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  gmtime_r (&ts.tv_sec, &tm);
+  strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (buf, n, "%s.%09ldZ", base, ts.tv_nsec);
+}
+
+int
+rt_state_write (const char *dir, const char *id, const char *bundle,
+                pid_t pid, json_t *annotations, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (dir, "state.json");
+  cleanup_free char *text = NULL;
+  cleanup_json json_t *j = NULL;
+  unsigned long long start;
+  char created[64];
+
+  if (path == NULL)
+    return nb_error_make (err, ENOMEM, "state");
+  if (rt_proc_stat (pid, &start, NULL, 0, NULL) < 0)
+    return nb_error_make (err, errno, "read the start time of process %d",
+                          (int) pid);
+  now_rfc3339 (created, sizeof created);
+  j = json_pack ("{s:s, s:s, s:i, s:I, s:s, s:s}", "ociVersion", "1.0.2",
+                 "id", id ? id : "", "pid", (int) pid, "start_time",
+                 (json_int_t) start, "bundle", bundle ? bundle : "",
+                 "created", created);
+  if (j == NULL)
+    return nb_error_make (err, ENOMEM, "state");
+  if (json_is_object (annotations))
+    json_object_set (j, "annotations", annotations);
+  text = json_dumps (j, JSON_INDENT (2));
+  if (text == NULL)
+    return nb_error_make (err, ENOMEM, "state");
+  /* Live state: it need not survive a crash (the runtime dir does not). */
+  return nb_write_file_atomic (path, text, strlen (text), 0600, 0, err);
+}
+
+static enum rt_status
+derive_status (const struct rt_state *st)
+{
+  unsigned long long start;
+  char comm[32], state;
+
+  if (st->pid <= 0
+      || rt_proc_stat (st->pid, &start, comm, sizeof comm, &state) < 0
+      || start != st->start_time || state == 'Z' || state == 'X')
+    return RT_STATUS_STOPPED;
+  if (strcmp (comm, RT_INIT_NAME_CREATED) == 0)
+    return RT_STATUS_CREATED;
+  return RT_STATUS_RUNNING;
+}
+
+int
+rt_state_read (const char *dir, struct rt_state *st, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (dir, "state.json");
+  json_int_t pid = 0, start = 0;
+
+  memset (st, 0, sizeof *st);
+  if (path == NULL)
+    return nb_error_make (err, ENOMEM, "state");
+  if (access (path, F_OK) < 0)
+    return nb_error_make (err, errno, "no such container");
+  st->json = nb_json_load_file (path, err);
+  if (st->json == NULL)
+    return -1;
+  if (json_unpack (st->json, "{s:s, s:I, s:I, s?s, s?s}", "id", &st->id,
+                   "pid", &pid, "start_time", &start, "bundle", &st->bundle,
+                   "created", &st->created)
+      < 0)
+    {
+      rt_state_clear (st);
+      return nb_error_make (err, 0, "%s: not a state nsbox wrote", path);
+    }
+  st->pid = (pid_t) pid;
+  st->start_time = (unsigned long long) start;
+  st->status = derive_status (st);
+  return 0;
+}
+
+void
+rt_state_clear (struct rt_state *st)
+{
+  json_decref (st->json);
+  memset (st, 0, sizeof *st);
+}
+
+const char *
+rt_status_name (enum rt_status status)
+{
+  switch (status)
+    {
+    case RT_STATUS_CREATED:
+      return "created";
+    case RT_STATUS_RUNNING:
+      return "running";
+    default:
+      return "stopped";
+    }
+}
+
+int
+rt_state_pidfd (const struct rt_state *st, nb_error_t *err)
+{
+  unsigned long long start;
+  int fd;
+
+  fd = (int) syscall (SYS_pidfd_open, st->pid, 0);
+  if (fd < 0)
+    {
+      if (errno == ESRCH)
+        return nb_error_make (err, 0, "it is not running");
+      return nb_error_make (err, errno, "pidfd_open %d", (int) st->pid);
+    }
+  /* The pidfd pins the process: if it is still the one recorded now, every
+   * signal sent through the pidfd reaches it and no other. */
+  if (rt_proc_stat (st->pid, &start, NULL, 0, NULL) < 0
+      || start != st->start_time)
+    {
+      close (fd);
+      return nb_error_make (err, 0, "it is not running");
+    }
+  return fd;
+}
+
+int
+rt_state_sock_addr (const char *dir, struct sockaddr_un *addr, socklen_t *len,
+                    int *dirfd, nb_error_t *err)
+{
+  int n;
+
+  *dirfd = -1;
+  memset (addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  n = snprintf (addr->sun_path, sizeof addr->sun_path, "%s/init.sock", dir);
+  if (n >= (int) sizeof addr->sun_path)
+    {
+      *dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (*dirfd < 0)
+        return nb_error_make (err, errno, "open %s", dir);
+      n = snprintf (addr->sun_path, sizeof addr->sun_path,
+                    "/proc/self/fd/%d/init.sock", *dirfd);
+    }
+  *len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + (size_t) n
+                      + 1);
+  return 0;
+}
+
+int
+rt_state_connect (const char *dir, nb_error_t *err)
+{
+  struct sockaddr_un addr;
+  socklen_t len;
+  cleanup_close int dirfd = -1, fd = -1;
+
+  if (rt_state_sock_addr (dir, &addr, &len, &dirfd, err) < 0)
+    return -1;
+  fd = socket (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return nb_error_make (err, errno, "socket");
+  if (connect (fd, (struct sockaddr *) &addr, len) < 0)
+    return nb_error_make (err, errno, "connect to its init (%s/init.sock)",
+                          dir);
+  return nb_steal_fd (&fd);
+}
+
+void
+rt_state_remove (const char *dir)
+{
+  cleanup_free char *state = nb_path_join (dir, "state.json");
+  cleanup_free char *sock = nb_path_join (dir, "init.sock");
+  if (state)
+    unlink (state);
+  if (sock)
+    unlink (sock);
+}
