@@ -25,6 +25,7 @@ static const struct command commands[] = {
   { "images", cmd_image, "list the images in the store" },
   { "rmi", cmd_image, "remove an image from the store" },
   { "image", cmd_image, "image prune: remove unused blobs and layers" },
+  { "oci", cmd_oci, "the OCI runtime commands (runc's), for engines" },
   { "doctor", cmd_doctor, "check what this host allows" },
   { "unshare", cmd_unshare, "a shell or command in nsbox's user namespace" },
   { "system", cmd_system, "system reset: remove all of nsbox's data" },
@@ -43,6 +44,11 @@ usage (FILE *out)
 int
 main (int argc, char **argv)
 {
+  const char *self = strrchr (argv[0], '/');
+
+  /* Installed as nsbox-oci (a symlink), nsbox is an OCI runtime. */
+  if (strcmp (self ? self + 1 : argv[0], "nsbox-oci") == 0)
+    return cmd_oci (argc, argv);
   if (argc < 2)
     {
       usage (stderr);

@@ -1,0 +1,330 @@
+#!/usr/bin/env bats
+# nsbox oci (nsbox-oci(1)): runc's command line over nsbox's lifecycle --
+# the runtime-spec's states (creating, created, running, stopped), the
+# errors for unknown ids and wrong states, pid files, signals, exec, the
+# console socket, and errors in the engine's --log.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+  nsbox_setup
+  ROOT=$TEST_DIR/oci-root
+  OUT=$TEST_DIR/out
+  U=$TEST_DIR/u # the user's scratch: pid files, logs, sockets
+  mkdir -p "$ROOT" "$OUT" "$U"
+  chown "$TEST_UID:$TEST_GID" "$ROOT" "$OUT" "$U"
+}
+
+teardown() {
+  local id
+  for id in $(as_user "$NSBOX" oci --root "$ROOT" list -q 2>/dev/null); do
+    as_user "$NSBOX" oci --root "$ROOT" delete --force "$id" >/dev/null 2>&1 || true
+  done
+  nsbox_teardown
+}
+
+oci() {
+  as_user "$NSBOX" oci --root "$ROOT" "$@"
+}
+
+# A container's stdio are the caller's, as an engine's pipes are: for one
+# that outlives the command, files (a pipe of bats' would stay open).
+oci_bg() {
+  oci "$@" </dev/null >>"$U/bg.out" 2>&1
+}
+
+# make_bundle DIR SCRIPT [TERMINAL]: a rootless bundle from `nsbox oci spec
+# --rootless`, busybox as its root, SCRIPT run by sh, $OUT bound at /out.
+make_bundle() {
+  local b=$1 script=$2 terminal=${3:-false} c
+  mkdir -p "$b/rootfs/bin"
+  cp /bin/busybox "$b/rootfs/bin/"
+  for c in sh echo sleep cat ls id true tty touch test; do ln -sf busybox "$b/rootfs/bin/$c"; done
+  mkdir -p "$b/rootfs/out"
+  chown -R "$TEST_UID:$TEST_GID" "$b"
+  (cd "$b" && as_user "$NSBOX" oci spec --rootless) || return 1
+  python3 - "$b/config.json" "$script" "$terminal" "$OUT" <<'PY'
+import json, sys
+path, script, terminal, out = sys.argv[1:]
+c = json.load(open(path))
+c["process"]["args"] = ["sh", "-c", script]
+c["process"]["terminal"] = terminal == "true"
+c["mounts"].append({"destination": "/out", "type": "bind", "source": out,
+                    "options": ["rbind", "rw"]})
+json.dump(c, open(path, "w"), indent=1)
+PY
+  chown "$TEST_UID:$TEST_GID" "$b/config.json"
+}
+
+state_field() {
+  oci state "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"$2\"])"
+}
+
+@test "create sets the container up and its process waits: state says created, with the init's pid" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran; sleep 30'
+  oci_bg create --bundle "$TEST_DIR/b" --pid-file "$U/pid" c1
+  assert_equal "$(state_field c1 status)" created
+  local pid
+  pid=$(state_field c1 pid)
+  assert_equal "$(cat "$U/pid")" "$pid"
+  kill -0 "$pid"
+  assert_equal "$(state_field c1 bundle)" "$TEST_DIR/b"
+  assert_equal "$(state_field c1 id)" c1
+  sleep 0.5
+  [[ ! -e $OUT/ran ]] || { echo "the process ran before start" >&2; false; }
+}
+
+@test "start runs the created process: state says running, and starting it again fails" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran; sleep 30'
+  oci_bg create -b "$TEST_DIR/b" c1
+  run --separate-stderr oci start c1
+  assert_status 0
+  for _ in $(seq 50); do [[ -e $OUT/ran ]] && break; sleep 0.1; done
+  [[ -e $OUT/ran ]]
+  assert_equal "$(state_field c1 status)" running
+  run --separate-stderr oci start c1
+  assert_status 125
+  [[ $stderr == *"start c1: it is running, not created"* ]] || { _show_run; false; }
+}
+
+@test "a process that cannot be executed fails start with 127 naming it" {
+  make_bundle "$TEST_DIR/b" true
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["process"]["args"] = ["/no/such/binary"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  oci_bg create -b "$TEST_DIR/b" c1
+  run -127 --separate-stderr oci start c1
+  [[ $stderr == *"exec /no/such/binary"* ]] || { _show_run; false; }
+  assert_equal "$(state_field c1 status)" stopped
+}
+
+@test "kill sends the signal by name or number; a stopped container says pid 0 and refuses kill" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  run --separate-stderr oci kill c1 SIGTERM
+  assert_status 0
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(state_field c1 status)" stopped
+  assert_equal "$(state_field c1 pid)" 0
+  run --separate-stderr oci kill c1 9
+  assert_status 125
+  [[ $stderr == *"kill c1: it is not running"* ]] || { _show_run; false; }
+  oci_bg create -b "$TEST_DIR/b" c2
+  run --separate-stderr oci kill --signal KILL c2
+  assert_status 0
+  run --separate-stderr oci kill c2 NOSUCHSIG
+  assert_status 125
+  [[ $stderr == *"unknown signal NOSUCHSIG"* ]] || { _show_run; false; }
+}
+
+@test "kill of a created container ends it before its process ever ran" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci kill c1 TERM
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(state_field c1 status)" stopped
+  [[ ! -e $OUT/ran ]]
+}
+
+@test "kill --all reaches every process of the container" {
+  make_bundle "$TEST_DIR/b" 'trap "" TERM; sleep 30 & wait'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  sleep 0.3
+  run --separate-stderr oci kill --all c1 KILL
+  assert_status 0
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(state_field c1 status)" stopped
+}
+
+@test "delete refuses a running container, --force kills it; afterwards the id does not exist" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  local pid
+  pid=$(state_field c1 pid)
+  run --separate-stderr oci delete c1
+  assert_status 125
+  [[ $stderr == *"delete c1: it is running"* ]] || { _show_run; false; }
+  run --separate-stderr oci delete --force c1
+  assert_status 0
+  ! kill -0 "$pid" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$pid/stat") == Z ]]
+  run --separate-stderr oci state c1
+  assert_status 125
+  [[ $stderr == *"container c1 does not exist"* ]] || { _show_run; false; }
+  assert_equal "$(ls "$ROOT")" ""
+}
+
+@test "errors for ids: unknown, already existing, not a valid name" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  local verb
+  for verb in start state delete kill ps; do
+    run --separate-stderr oci "$verb" nope
+    assert_status 125
+    [[ $stderr == *"container nope does not exist"* ]] || { _show_run; false; }
+  done
+  oci_bg create -b "$TEST_DIR/b" c1
+  run --separate-stderr oci create -b "$TEST_DIR/b" c1
+  assert_status 125
+  [[ $stderr == *"container c1 already exists"* ]] || { _show_run; false; }
+  run --separate-stderr oci create -b "$TEST_DIR/b" ../escape
+  assert_status 125
+  [[ $stderr == *"invalid container id '../escape'"* ]] || { _show_run; false; }
+  [[ ! -e $TEST_DIR/escape ]]
+}
+
+@test "run is create and start in the foreground: output, exit status, and no state left" {
+  make_bundle "$TEST_DIR/b" 'echo out; echo err >&2; exit 3'
+  run --separate-stderr oci run -b "$TEST_DIR/b" r1
+  assert_status 3
+  assert_equal "$output" out
+  assert_equal "$stderr" err
+  assert_equal "$(ls "$ROOT")" ""
+}
+
+@test "run -d leaves it running; a bad bundle fails with 125 and leaves no state" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  oci_bg run -d -b "$TEST_DIR/b" r1
+  assert_equal "$(state_field r1 status)" running
+  echo '{"ociVersion": "1.0.2"' >"$TEST_DIR/b/config.json"
+  run --separate-stderr oci run -b "$TEST_DIR/b" r2
+  assert_status 125
+  [[ $stderr == *config.json* ]] || { _show_run; false; }
+  [[ ! -e $ROOT/r2 ]]
+}
+
+@test "exec runs a process in the running container: args, --env, --cwd, --process, exit status" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  oci_bg run -d -b "$TEST_DIR/b" c1
+  run --separate-stderr oci exec c1 sh -c 'echo $$; exit 4'
+  assert_status 4
+  [[ $output -gt 1 ]] || { _show_run; false; }
+  run --separate-stderr oci exec --env FOO=bar --cwd /out c1 sh -c 'echo "$FOO $PWD"'
+  assert_equal "$output" "bar /out"
+  cat >"$TEST_DIR/process.json" <<'EOF2'
+{"args": ["sh", "-c", "echo from-process-file; id -u"], "cwd": "/", "env": ["PATH=/bin"],
+ "user": {"uid": 0, "gid": 0}, "terminal": false}
+EOF2
+  chown "$TEST_UID:$TEST_GID" "$TEST_DIR/process.json"
+  run --separate-stderr oci exec --process "$TEST_DIR/process.json" c1
+  assert_status 0
+  assert_equal "${lines[0]}" from-process-file
+  assert_equal "${lines[1]}" 0
+  oci_bg exec -d --pid-file "$U/epid" c1 sleep 5
+  [[ -s $U/epid ]]
+  # ps lists the init, its process and the exec'd one.
+  run --separate-stderr oci ps --format json c1
+  assert_status 0
+  python3 - "$output" "$(state_field c1 pid)" "$(cat "$U/epid")" <<'PY'
+import json, sys
+pids, init, ex = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+assert init in pids and ex in pids and len(pids) >= 3, (pids, init, ex)
+PY
+}
+
+@test "exec in a created or stopped container is refused" {
+  make_bundle "$TEST_DIR/b" 'true'
+  oci_bg create -b "$TEST_DIR/b" c1
+  run --separate-stderr oci exec c1 true
+  assert_status 125
+  [[ $stderr == *"it is created, not running"* ]] || { _show_run; false; }
+}
+
+@test "with a terminal, create passes the pty master to --console-socket" {
+  make_bundle "$TEST_DIR/b" 'tty; sleep 2' true
+  local sock=$U/console.sock
+  # The engine's side: take the master, read what the process writes.
+  as_user python3 - "$sock" >"$TEST_DIR/console.out" 2>&1 <<'PY' &
+import array, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1); s.settimeout(20)
+c, _ = s.accept()
+fds = array.array("i")
+msg, anc, flags, addr = c.recvmsg(64, socket.CMSG_LEN(4))
+for level, typ, data in anc:
+    fds.frombytes(data[:4])
+print("got", len(fds), flush=True)
+out = b""
+while b"\n" not in out:
+    out += os.read(fds[0], 100)
+print(out.decode().strip(), flush=True)
+PY
+  local py=$!
+  for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done
+  oci_bg create -b "$TEST_DIR/b" --console-socket "$sock" t1
+  oci start t1
+  wait "$py"
+  assert_equal "$(sed -n 1p "$TEST_DIR/console.out")" "got 1"
+  [[ $(sed -n 2p "$TEST_DIR/console.out") == /dev/pts/* ]] || { cat "$TEST_DIR/console.out" >&2; false; }
+  # Without a console socket there is nowhere to put the terminal.
+  run --separate-stderr oci create -b "$TEST_DIR/b" t2
+  assert_status 125
+  [[ $stderr == *"no console socket"* ]] || { _show_run; false; }
+  [[ ! -e $ROOT/t2 ]]
+}
+
+@test "list shows each container with its status; -q the ids; --format json the states" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  oci_bg create -b "$TEST_DIR/b" a1
+  oci_bg run -d -b "$TEST_DIR/b" a2
+  run --separate-stderr oci list
+  assert_status 0
+  [[ ${lines[0]} == "ID "*"PID "*"STATUS "*"BUNDLE "*"CREATED"* ]] || { _show_run; false; }
+  [[ ${lines[1]} == "a1 "*" created "* && ${lines[2]} == "a2 "*" running "* ]] || { _show_run; false; }
+  run --separate-stderr oci list -q
+  assert_equal "$output" "$(printf 'a1\na2')"
+  run --separate-stderr oci list --format json
+  python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert [x["status"] for x in s] == ["created","running"], s' "$output"
+}
+
+@test "spec --rootless writes a config.json mapping the user to root, and never over an existing one" {
+  mkdir -p "$TEST_DIR/s" && chown "$TEST_UID:$TEST_GID" "$TEST_DIR/s"
+  run --separate-stderr as_user "$NSBOX" oci spec --rootless --bundle "$TEST_DIR/s"
+  assert_status 0
+  python3 - "$TEST_DIR/s/config.json" "$TEST_UID" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert {"type": "user"} in c["linux"]["namespaces"], c["linux"]["namespaces"]
+assert c["linux"]["uidMappings"] == [{"containerID": 0, "hostID": int(sys.argv[2]), "size": 1}]
+assert c["root"]["path"] == "rootfs" and c["process"]["noNewPrivileges"] is True
+PY
+  run --separate-stderr as_user "$NSBOX" oci spec --bundle "$TEST_DIR/s"
+  assert_status 125
+  [[ $stderr == *"File exists"* ]] || { _show_run; false; }
+}
+
+@test "features says what the runtime supports, and no hooks it does not run" {
+  run --separate-stderr as_user "$NSBOX" oci features
+  assert_status 0
+  python3 -c '
+import json, sys
+f = json.loads(sys.argv[1])
+assert f["ociVersionMax"] == "1.0.2" and f["hooks"] == []
+assert "user" in f["linux"]["namespaces"] and f["linux"]["seccomp"]["enabled"]
+assert "rbind" in f["mountOptions"]' "$output"
+}
+
+@test "invoked as nsbox-oci it is the OCI runtime; its default root is private to the user" {
+  ln -s "$NSBOX" "$TEST_DIR/nsbox-oci"
+  make_bundle "$TEST_DIR/b" 'echo via-symlink'
+  run --separate-stderr as_user "$TEST_DIR/nsbox-oci" run -b "$TEST_DIR/b" s1
+  assert_status 0
+  assert_equal "$output" via-symlink
+  run --separate-stderr as_user "$TEST_DIR/nsbox-oci" --version
+  [[ $output == "nsbox-oci version "* ]] || { _show_run; false; }
+  [[ $(stat -c %a "/tmp/nsbox-oci-$TEST_UID") == 700 ]]
+}
+
+@test "with --log and --log-format json, an error is also a JSON line in the log" {
+  run --separate-stderr as_user "$NSBOX" oci --root "$ROOT" --log "$U/log" --log-format json state nope
+  assert_status 125
+  python3 -c '
+import json, sys
+(line,) = open(sys.argv[1]).read().splitlines()
+e = json.loads(line)
+assert e["level"] == "error" and "container nope does not exist" in e["msg"], e' "$U/log"
+}
