@@ -10,7 +10,7 @@ PKGS := jansson libcap mount
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 # Image code (oci/ and the image verbs) links libcurl, libarchive and libcrypto,
-# whose loading alone costs ~8 ms: it lives in nsbox-oci.so, which nsbox
+# whose loading alone costs ~8 ms: it lives in nsbox-images.so, which nsbox
 # dlopens only for image work, so `nsbox run` never pays for it.
 OCI_PKGS := libcurl libarchive libcrypto jansson
 OCI_CFLAGS := $(shell pkg-config --cflags $(OCI_PKGS))
@@ -46,12 +46,12 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 MANS := $(wildcard man/*.1 man/*.5)
 
-all: nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so
+all: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
 
 nsbox: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
 
-nsbox-oci.so: $(SO_OBJS)
+nsbox-images.so: $(SO_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(OCI_LIBS) $(PKG_LIBS)
 
 nsbox-seccomp.so: $(SECCOMP_SO_OBJS)
@@ -113,20 +113,21 @@ build/tests/probe: tests/security/probe.c
 deps:
 	@sh tests/deps.sh
 
-check: nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so build/tests/probe $(UNIT_BINS)
+check: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so build/tests/probe $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	@sh tests/check.sh --unit-only $(UNIT_BINS)
 
-bench: nsbox nsbox-oci.so
+bench: nsbox nsbox-images.so
 	@sh bench/bench.sh
 
-install: nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so
+install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
+	ln -sf nsbox $(DESTDIR)$(BINDIR)/nsbox-oci
 	install -d $(DESTDIR)$(LIBDIR)
-	install -m 0644 nsbox-oci.so $(DESTDIR)$(LIBDIR)/nsbox-oci.so
+	install -m 0644 nsbox-images.so $(DESTDIR)$(LIBDIR)/nsbox-images.so
 	install -m 0644 nsbox-seccomp.so $(DESTDIR)$(LIBDIR)/nsbox-seccomp.so
 	install -m 0644 nsbox-git.so $(DESTDIR)$(LIBDIR)/nsbox-git.so
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
@@ -136,7 +137,7 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox nsbox-oci.so nsbox-seccomp.so nsbox-git.so
+	rm -rf build nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
 
 # Naming every object in a rule keeps make from treating them as
 # intermediate files (deleted after the build, or skipped when missing).

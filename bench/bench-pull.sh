@@ -4,7 +4,7 @@
 # podman pull, side by side in one hyperfine run, all rootless as an unprivileged user, each run
 # starting from an empty store.  See bench/README.md.
 # Env: BENCH_PULL_RUNS (default 5), BENCH_PULL_WARMUP (default 1), NSBOX_BIN (default ./nsbox;
-# nsbox-oci.so is taken from the same directory).
+# nsbox-images.so is taken from the same directory).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -231,11 +231,11 @@ fi
 # vs last; the moved-aside stores accumulate), so any such bias counts against nsbox.
 mkdir -p "$T/bin"
 NSBOX_BIN=${NSBOX_BIN:-$SRC/nsbox}   # override to bench another build
-NSBOX_SO=$(dirname "$NSBOX_BIN")/nsbox-oci.so
+NSBOX_SO=$(dirname "$NSBOX_BIN")/nsbox-images.so
 if [ -x "$NSBOX_BIN" ] && [ -f "$NSBOX_SO" ]; then
-	# nsbox dlopens nsbox-oci.so from its own directory for image commands.
+	# nsbox dlopens nsbox-images.so from its own directory for image commands.
 	install -m 0755 "$NSBOX_BIN" "$T/bin/nsbox"
-	install -m 0644 "$NSBOX_SO" "$T/bin/nsbox-oci.so"
+	install -m 0644 "$NSBOX_SO" "$T/bin/nsbox-images.so"
 	names+=(nsbox)
 	cmds+=("$T/bin/nsbox pull -q $REF")
 	preps+=("$T/aside $BD/data/nsbox")
@@ -247,7 +247,7 @@ ls = [i for i in json.load(sys.stdin) if i[\"name\"] == sys.argv[1]][0][\"layers
 print(\":\".join(sys.argv[2] + \"/\" + d.split(\":\")[1] for d in reversed(ls)))' $REF $BD/data/nsbox/layers) &&
 		$UNS -m sh -c 'mount -t overlay overlay -o ro,userxattr,lowerdir=\$1 $T/mnt && python3 $T/tree.py $T/mnt' sh \"\$lower\""
 else
-	say "nsbox: $NSBOX_BIN or $NSBOX_SO not built (make nsbox nsbox-oci.so)"; status=1
+	say "nsbox: $NSBOX_BIN or $NSBOX_SO not built (make nsbox nsbox-images.so)"; status=1
 fi
 
 # --- check each command once from an empty store; benchmark only those that work ----------

@@ -74,7 +74,7 @@ if [ -x "$NSBOX_BIN" ]; then
 	install -m 0755 "$NSBOX_BIN" "$T/bin/nsbox"
 	# nsbox dlopens its plugins from its own directory (images, seccomp
 	# profiles, the git identity): as installed.
-	for so in nsbox-oci.so nsbox-seccomp.so nsbox-git.so; do
+	for so in nsbox-images.so nsbox-seccomp.so nsbox-git.so; do
 		if [ -f "$(dirname "$NSBOX_BIN")/$so" ]; then install -m 0644 "$(dirname "$NSBOX_BIN")/$so" "$T/bin/$so"; fi
 	done
 	NSBOX="$T/bin/nsbox run -t host shell -- -c true"

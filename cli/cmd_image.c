@@ -1,4 +1,4 @@
-/* The image verbs live in nsbox-oci.so (libcurl, libarchive, libcrypto):
+/* The image verbs live in nsbox-images.so (libcurl, libarchive, libcrypto):
  * loading those costs more than a whole sandbox start, so only the verbs
  * that need them pay for it. */
 #define _GNU_SOURCE
@@ -17,14 +17,14 @@ cmd_image (int argc, char **argv)
 {
   cleanup_error nb_error_t err = NULL;
   image_main_fn fn;
-  void *h = nb_plugin_open ("nsbox-oci.so", "NSBOX_OCI_LIB", &err);
+  void *h = nb_plugin_open ("nsbox-images.so", "NSBOX_IMAGES_LIB", &err);
 
   if (h == NULL)
     return nb_error_report (&err);
   fn = (image_main_fn) dlsym (h, "nsbox_image_main");
   if (fn == NULL)
     {
-      nb_error_make (&err, 0, "nsbox-oci.so: %s", dlerror ());
+      nb_error_make (&err, 0, "nsbox-images.so: %s", dlerror ());
       return nb_error_report (&err);
     }
   return fn (argc, argv);

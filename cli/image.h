@@ -1,4 +1,4 @@
-/* The image verbs (in nsbox-oci.so): shared state and helpers. */
+/* The image verbs (in nsbox-images.so): shared state and helpers. */
 #ifndef SB_IMAGE_H
 #define SB_IMAGE_H
 

@@ -1,4 +1,4 @@
-/* Entry point of nsbox-oci.so: the image verbs. */
+/* Entry point of nsbox-images.so: the image verbs. */
 #define _GNU_SOURCE
 #include "cli/image.h"
 

@@ -1,4 +1,4 @@
-/* An image as a sandbox template (in nsbox-oci.so): what `nsbox run -t REF`
+/* An image as a sandbox template (in nsbox-images.so): what `nsbox run -t REF`
  * needs of it the first time -- its layers, extracted, and its config.  The
  * sandbox records the answer, so later runs never load this plugin. */
 #define _GNU_SOURCE

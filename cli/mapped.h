@@ -1,7 +1,7 @@
 /* Running code with the id mapping nsbox stores image files with (podman's
  * storage mapping): shared by the image verbs (extracting and pruning
  * layers) and the sandbox verbs (removing a sandbox's upper dir), in both
- * nsbox and nsbox-oci.so. */
+ * nsbox and nsbox-images.so. */
 #ifndef SB_MAPPED_H
 #define SB_MAPPED_H
 

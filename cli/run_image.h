@@ -22,7 +22,7 @@ struct sb_image_run
 
 /* Plan SB on the image: from the sandbox's record when it has resolved the
  * image before and its layers are there (no image library loaded), else
- * through nsbox-oci.so (pulling the image first when needed), recording
+ * through nsbox-images.so (pulling the image first when needed), recording
  * the answer.  *SPEC gets the OCI runtime spec. */
 int sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
                    const struct sb_image_run *run, json_t **spec,

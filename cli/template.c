@@ -15,14 +15,14 @@ int
 sb_template_resolve (const char *ref, const char *pull, json_t **out,
                      nb_error_t *err)
 {
-  void *h = nb_plugin_open ("nsbox-oci.so", "NSBOX_OCI_LIB", err);
+  void *h = nb_plugin_open ("nsbox-images.so", "NSBOX_IMAGES_LIB", err);
   template_fn fn;
 
   if (h == NULL)
     return nb_error_wrap (err, "template %s", ref);
   fn = (template_fn) dlsym (h, "nsbox_image_template");
   if (fn == NULL)
-    return nb_error_make (err, 0, "nsbox-oci.so: %s", dlerror ());
+    return nb_error_make (err, 0, "nsbox-images.so: %s", dlerror ());
   return fn (ref, pull, out, err);
 }
 

@@ -1,4 +1,4 @@
-/* Image templates on the start path: asking nsbox-oci.so for one the first
+/* Image templates on the start path: asking nsbox-images.so for one the first
  * time, and reading the id mapping its layers were stored with. */
 #ifndef SB_TEMPLATE_H
 #define SB_TEMPLATE_H

@@ -284,12 +284,12 @@ run_integration() {
     return
   fi
   # The repo may sit where the test user cannot read (/root): give it a copy
-  # everyone can execute.  nsbox loads its plugins (nsbox-oci.so,
+  # everyone can execute.  nsbox loads its plugins (nsbox-images.so,
   # nsbox-seccomp.so) from its own directory; the escape suite's probe goes
   # along too.
   BIN_DIR=$(mktemp -d /tmp/nsbox-bin.XXXXXX) && chmod 755 "$BIN_DIR" &&
     cp "$REPO/nsbox" "$BIN_DIR/nsbox" && chmod 755 "$BIN_DIR/nsbox" &&
-    copy_beside "$BIN_DIR" nsbox-oci.so nsbox-seccomp.so nsbox-git.so build/tests/probe ||
+    copy_beside "$BIN_DIR" nsbox-images.so nsbox-seccomp.so nsbox-git.so build/tests/probe ||
     { say "cannot copy nsbox to a temp dir; counting the integration suite as 1 failure"; failed=$((failed + 1)); return; }
   NSBOX=$BIN_DIR/nsbox
 

@@ -7,7 +7,7 @@
 
 #include "error.h"
 
-/* dlopen FILE (e.g. "nsbox-oci.so"): the path in $ENV_VAR when it is set
+/* dlopen FILE (e.g. "nsbox-images.so"): the path in $ENV_VAR when it is set
  * (tests), else next to the running binary (a build tree, a relocated
  * install), else in nsbox's library dir. */
 void *nb_plugin_open (const char *file, const char *env_var,

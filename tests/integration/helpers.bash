@@ -6,7 +6,7 @@
 #
 # Provided
 #   $NSBOX                 the nsbox binary (a copy any user can execute, with
-#                          nsbox-oci.so beside it)
+#                          nsbox-images.so beside it)
 #   $TEST_USER, $TEST_UID, $TEST_GID
 #   $TEST_USER_HAS_SUBIDS  1 if the user has /etc/subuid and /etc/subgid ranges
 #   $TEST_DIR              this test's own directory (mode 755), removed afterwards

@@ -3,7 +3,7 @@
 #   TEST_USER             nsbox-test as root (made by: sh tests/check.sh --setup-users),
 #                         else the current user
 #   TEST_USER_HAS_SUBIDS  from /etc/subuid and /etc/subgid
-#   NSBOX                 a copy of the repo's ./nsbox (and nsbox-oci.so) that any
+#   NSBOX                 a copy of the repo's ./nsbox (and nsbox-images.so) that any
 #                         user can execute
 # e.g.  sudo TEST_USER=nsbox-test-sub bats tests/integration/run.bats
 
@@ -51,7 +51,7 @@ setup_suite() {
     # nsbox loads its plugins from its own directory; the escape suite's
     # probe goes along too.
     local f
-    for f in nsbox-oci.so nsbox-seccomp.so nsbox-git.so build/tests/probe; do
+    for f in nsbox-images.so nsbox-seccomp.so nsbox-git.so build/tests/probe; do
       if [[ -f $repo/$f ]]; then
         cp "$repo/$f" "$NSBOX_SUITE_BIN_DIR/"
         chmod a+rX "$NSBOX_SUITE_BIN_DIR/${f##*/}"

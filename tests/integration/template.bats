@@ -135,7 +135,7 @@ expected() {
 @test "a later run needs nothing but the sandbox's record: not even the image plugin" {
   in_image -- 'true'
   assert_status 0
-  run --separate-stderr as_user env NSBOX_OCI_LIB=/nonexistent/nsbox-oci.so \
+  run --separate-stderr as_user env NSBOX_IMAGES_LIB=/nonexistent/nsbox-images.so \
     "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c 'cat /etc/nsbox-test-layer3'
   assert_status 0
   assert_equal "$output" "nsbox test layer 3"
