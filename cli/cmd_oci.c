@@ -10,6 +10,7 @@
 #include "runtime/base/fs.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,25 @@ oci_usage (FILE *out)
   fprintf (out, "\nSee nsbox-oci(1).\n");
 }
 
+/* Root of a user namespace -- rootless podman runs the runtime so -- is a
+ * user on the host: its state goes where that user's does. */
+static bool
+in_user_namespace (void)
+{
+  char buf[128] = "";
+  FILE *f = fopen ("/proc/self/uid_map", "re");
+  unsigned long inside, outside, count;
+  bool full = false;
+
+  if (f == NULL)
+    return false;
+  if (fgets (buf, sizeof buf, f)
+      && sscanf (buf, "%lu %lu %lu", &inside, &outside, &count) == 3)
+    full = inside == 0 && outside == 0 && count == 4294967295UL;
+  fclose (f);
+  return !full;
+}
+
 int
 oci_root (const struct oci_global *g, char **out, nb_error_t *err)
 {
@@ -58,7 +78,7 @@ oci_root (const struct oci_global *g, char **out, nb_error_t *err)
 
   if (g->root)
     *out = strdup (g->root);
-  else if (geteuid () == 0)
+  else if (geteuid () == 0 && !in_user_namespace ())
     *out = strdup ("/run/nsbox-oci");
   else if (xdg && xdg[0] == '/' && access (xdg, W_OK) == 0)
     *out = nb_path_join (xdg, "nsbox-oci");

@@ -69,6 +69,23 @@ clone_error (int e, nb_error_t *err)
   return -1;
 }
 
+/* The namespaces the spec names by path (an engine's network namespace, a
+ * pod's ipc or pid namespace): this process enters them, so that the
+ * container's init is cloned inside -- into a joined pid namespace too,
+ * which only children enter.  nsbox itself uses none of them. */
+static int
+join_namespaces (const struct rt_spec *spec, nb_error_t *err)
+{
+  for (size_t i = 0; i < spec->n_joins; i++)
+    {
+      cleanup_close int fd = open (spec->joins[i].path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns (fd, spec->joins[i].flag) < 0)
+        return nb_error_make (err, errno, "join the namespace at %s",
+                              spec->joins[i].path);
+    }
+  return 0;
+}
+
 /* DIR/init.sock, listening: init inherits it and answers there. */
 static int
 make_listener (const char *dir, nb_error_t *err)
@@ -138,6 +155,8 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   parent = fds[0];
   child = fds[1];
 
+  if (join_namespaces (spec, err) < 0)
+    return -1;
   l->pid = clone_sandbox (spec->clone_flags, &l->pidfd);
   if (l->pid < 0)
     return clone_error (errno, err);

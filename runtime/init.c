@@ -244,8 +244,10 @@ serve (struct init *in, int conn, const char *slave)
       break;
     case RT_REQ_SIGNAL_ALL:
       /* As PID 1, kill(-1) reaches every other process of the namespace. */
-      if (msg.status > 0 && msg.status < NSIG)
+      if (msg.status > 0 && msg.status < NSIG && getpid () == 1)
         kill (-1, msg.status);
+      else if (getpid () != 1 && in->agent > 0)
+        kill (in->agent, msg.status); /* a pid namespace joined, not ours */
       rt_sync_send (conn, RT_REPLY_OK, 0, NULL, -1);
       break;
     default:
@@ -322,7 +324,8 @@ open_namespaces (struct init *in, nb_error_t *err)
     {
       char path[64];
       int fd;
-      if (!(in->spec->clone_flags & rt_ns_order[i].flag))
+      if (!((in->spec->clone_flags | in->spec->join_flags)
+            & rt_ns_order[i].flag))
         continue;
       snprintf (path, sizeof path, "/proc/self/ns/%s", rt_ns_order[i].name);
       fd = open (path, O_RDONLY | O_CLOEXEC);

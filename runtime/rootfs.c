@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -163,6 +165,30 @@ do_mount (int rootfd, const struct rt_mount *m, nb_error_t *err)
       if (bind_tree (-1, m->source, dest, m->destination, m->attr_set,
                      m->recursive, err)
           < 0)
+        return -1;
+    }
+  else if (strcmp (m->type, "cgroup") == 0)
+    {
+      /* Engines ask for "cgroup" and mean the host's kind: cgroup2 where
+       * the host is pure v2 (the cgroup namespace then shows the
+       * container's own subtree); on a v1 or hybrid host, whose
+       * hierarchies are mounted already, a read-only view of the host's
+       * /sys/fs/cgroup (what crun does there, in essence). */
+      struct statfs sfs;
+      bool v2 = statfs ("/sys/fs/cgroup", &sfs) == 0
+                && sfs.f_type == CGROUP2_SUPER_MAGIC;
+      if (v2)
+        {
+          if (mount_at_fd ("cgroup2", dest, m->destination, "cgroup2",
+                           m->flags, NULL, err)
+              < 0)
+            return -1;
+        }
+      else if (bind_tree (-1, "/sys/fs/cgroup", dest, m->destination,
+                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
+                              | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                          true, err)
+               < 0)
         return -1;
     }
   else if (mount_at_fd (m->source ? m->source : m->type, dest, m->destination,

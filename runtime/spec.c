@@ -238,9 +238,23 @@ parse_namespaces (json_t *arr, struct rt_spec *s, nb_error_t *err)
       return nb_error_make (err, 0, "config.json: unknown namespace type %s",
                             type ? type : "(none)");
     if (get_str (j, "path"))
-      return nb_error_make (err, ENOTSUP,
-                            "config.json: joining the %s namespace at %s", type,
-                            get_str (j, "path"));
+      {
+        /* Joined from outside before the clone; a user or mount
+         * namespace would have to be entered by the container's own init
+         * (not done yet). */
+        int flag = ns_types[k].flag;
+        if (flag == CLONE_NEWUSER || flag == CLONE_NEWNS)
+          return nb_error_make (err, ENOTSUP,
+                                "config.json: joining the %s namespace at %s",
+                                type, get_str (j, "path"));
+        if (s->join_flags & flag)
+          return nb_error_make (err, 0, "config.json: the %s namespace is "
+                                        "listed twice", type);
+        s->joins[s->n_joins].flag = flag;
+        s->joins[s->n_joins++].path = get_str (j, "path");
+        s->join_flags |= flag;
+        continue;
+      }
     s->clone_flags |= ns_types[k].flag;
   }
   return 0;

@@ -60,6 +60,15 @@ struct rt_spec
   struct rt_mount *mounts;
   size_t n_mounts;
   int clone_flags; /* CLONE_NEW* to create */
+  /* Namespaces to join (linux.namespaces[].path): network, ipc, uts, pid,
+   * cgroup -- joined by nsbox before it clones the container's init. */
+  struct
+  {
+    int flag;
+    const char *path;
+  } joins[8];
+  size_t n_joins;
+  int join_flags;
   struct rt_idmap uid_maps[RT_MAX_IDMAPS], gid_maps[RT_MAX_IDMAPS];
   size_t n_uid_maps, n_gid_maps;
   const char **masked_paths;   /* NULL-terminated */

@@ -14,12 +14,13 @@ set -eu
 # subordinate-id user), busybox-static (offline test images), python3 (socket
 # probes in tests), procps (ps, used by bats' test timeout), util-linux
 # (setpriv, script's pty via bsdutils, flock, ipcmk), iproute2 (ip); zstd,
-# docker-registry and skopeo build and serve the offline test images.
+# docker-registry and skopeo build and serve the offline test images; podman,
+# conmon and slirp4netns drive nsbox-oci as a real engine would.
 REQUIRED="build-essential pkg-config
 libseccomp-dev libcap-dev libmount-dev libjansson-dev libgit2-dev
 libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
 libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
-zstd docker-registry skopeo"
+zstd docker-registry skopeo podman conmon slirp4netns"
 
 # Only for `make bench`: the runtimes nsbox is measured against.
 BENCH="hyperfine bubblewrap crun"

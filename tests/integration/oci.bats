@@ -40,7 +40,7 @@ make_bundle() {
   local b=$1 script=$2 terminal=${3:-false} c
   mkdir -p "$b/rootfs/bin"
   cp /bin/busybox "$b/rootfs/bin/"
-  for c in sh echo sleep cat ls id true tty touch test; do ln -sf busybox "$b/rootfs/bin/$c"; done
+  for c in sh echo sleep cat ls id true tty touch test ip; do ln -sf busybox "$b/rootfs/bin/$c"; done
   mkdir -p "$b/rootfs/out"
   chown -R "$TEST_UID:$TEST_GID" "$b"
   (cd "$b" && as_user "$NSBOX" oci spec --rootless) || return 1
@@ -327,4 +327,59 @@ import json, sys
 (line,) = open(sys.argv[1]).read().splitlines()
 e = json.loads(line)
 assert e["level"] == "error" and "container nope does not exist" in e["msg"], e' "$U/log"
+}
+
+@test "a namespace given by path is joined: the container runs in that network namespace" {
+  make_bundle "$TEST_DIR/b" 'ip -4 addr show lo'
+  # As rootless podman does: the runtime runs as root of a user namespace
+  # that owns the network namespace to join (joining one needs
+  # CAP_SYS_ADMIN over it and where nsbox runs), with no user namespace
+  # of the container's own.
+  cat >"$U/join.sh" <<'EOF2'
+set -e
+unshare -n sh -c 'ip addr add 203.0.113.7/32 dev lo && echo ready >"$U/ready" && exec sleep 30' &
+holder=$!
+for i in $(seq 50); do [ -e "$U/ready" ] && break; sleep 0.1; done
+python3 - "$B/config.json" "/proc/$holder/ns/net" "$1" <<'PY'
+import json, sys
+path, netns, kind = sys.argv[1:]
+c = json.load(open(path))
+ns = [n for n in c["linux"]["namespaces"] if n["type"] not in ("user", "network", kind)]
+ns.append({"type": "network", "path": netns})
+if kind == "mount":
+    ns.append({"type": "mount", "path": netns.replace("/net", "/mnt")})
+c["linux"]["namespaces"] = ns
+c["linux"].pop("uidMappings", None); c["linux"].pop("gidMappings", None)
+json.dump(c, open(path, "w"))
+PY
+status=0
+"$NSBOX" oci --root "$ROOT" run -b "$B" "j-$1" || status=$?
+kill "$holder"
+exit "$status"
+EOF2
+  chown "$TEST_UID:$TEST_GID" "$U/join.sh"
+  run --separate-stderr as_user env U="$U" B="$TEST_DIR/b" NSBOX="$NSBOX" ROOT="$ROOT" \
+    unshare -Ur sh "$U/join.sh" none
+  assert_status 0
+  assert_output_has 203.0.113.7
+  # A user or mount namespace by path is not joined yet: refused, said so.
+  rm -f "$U/ready"
+  run --separate-stderr as_user env U="$U" B="$TEST_DIR/b" NSBOX="$NSBOX" ROOT="$ROOT" \
+    unshare -Ur sh "$U/join.sh" mount
+  assert_status 125
+  [[ $stderr == *"joining the mount namespace at /proc/"*"/ns/mnt: Operation not supported"* ]] || { _show_run; false; }
+}
+
+@test "a cgroup mount shows the host's cgroups read-only (this host is not pure cgroup v2)" {
+  make_bundle "$TEST_DIR/b" 'ls /sys/fs/cgroup >/dev/null && touch /sys/fs/cgroup/x 2>&1; echo done'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                    "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" g1
+  assert_status 0
+  [[ $output == *"Read-only file system"*done ]] || { _show_run; false; }
 }
