@@ -308,9 +308,19 @@ oci_delete (const struct oci_global *g, int argc, char **argv,
         return nb_error_make (err, 0, "delete: unknown option '%s'",
                               argv[optind - 1]);
       }
-  if (one_id (argc, argv, err) < 0
-      || oci_container_dir (g, argv[optind], true, &dir, err) < 0)
+  if (one_id (argc, argv, err) < 0)
     return -1;
+  if (oci_container_dir (g, argv[optind], true, &dir, err) < 0)
+    {
+      /* runc's --force: what is not there is deleted already. */
+      if (force && dir == NULL && err && *err
+          && strstr ((*err)->msg, "does not exist"))
+        {
+          nb_error_free (err);
+          return 0;
+        }
+      return -1;
+    }
   /* A state dir without a record (create killed half-way) just goes. */
   state = nb_path_join (dir, "state.json");
   if (state && access (state, F_OK) == 0

@@ -407,6 +407,19 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
                            &err)
              < 0)
     fail (sock, &err);
+  /* With a terminal the caller's stdio are not the container's: init lets
+   * go of them, or an engine reading them (containerd's shim does) would
+   * wait for their end as long as the container lives. */
+  if (spec->terminal)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null >= 0)
+        {
+          for (int i = 0; i < 3; i++)
+            dup2 (null, i);
+          close (null);
+        }
+    }
 
   if (o->wait_start)
     {

@@ -235,7 +235,7 @@ PY
 }
 
 @test "with a terminal, create passes the pty master to --console-socket" {
-  make_bundle "$TEST_DIR/b" 'tty; sleep 2' true
+  make_bundle "$TEST_DIR/b" 'tty; sleep 20' true
   local sock=$U/console.sock
   # The engine's side: take the master, read what the process writes.
   as_user python3 - "$sock" >"$TEST_DIR/console.out" 2>&1 <<'PY' &
@@ -255,7 +255,18 @@ print(out.decode().strip(), flush=True)
 PY
   local py=$!
   for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done
-  oci_bg create -b "$TEST_DIR/b" --console-socket "$sock" t1
+  # Captured as an engine's shim captures it: create's own stdout and
+  # stderr reach their end when create returns, though the container runs
+  # on (init keeps none of them when the process has a terminal).
+  (oci create -b "$TEST_DIR/b" --console-socket "$sock" t1 2>&1 | cat >"$U/create.out") </dev/null >/dev/null 2>&1 &
+  local cpid=$!
+  for _ in $(seq 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$cpid" 2>/dev/null; then
+    pkill -KILL -P "$cpid"
+    echo "create's stdio stayed open while the container ran" >&2
+    false
+  fi
+  wait "$cpid"
   oci start t1
   wait "$py"
   assert_equal "$(sed -n 1p "$TEST_DIR/console.out")" "got 1"
