@@ -339,11 +339,12 @@ oci_features (const struct oci_global *g, int argc, char **argv,
   (void) g;
   (void) argc;
   (void) argv;
-  /* Only what the executor does: hooks are not run yet, cgroups not
-   * made, so neither is claimed. */
+  /* Only what the executor does: cgroups are not made yet, so none is
+   * claimed. */
   j = json_loads (
       "{\"ociVersionMin\": \"1.0.0\", \"ociVersionMax\": \"1.0.2\","
-      " \"hooks\": [],"
+      " \"hooks\": [\"prestart\", \"createRuntime\", \"createContainer\", "
+      "\"startContainer\", \"poststart\", \"poststop\"],"
       " \"mountOptions\": [\"ro\", \"rw\", \"nosuid\", \"suid\", "
       "\"nodev\", \"dev\", \"noexec\", \"exec\", \"sync\", \"async\", "
       "\"noatime\", \"atime\", \"nodiratime\", \"diratime\", "

@@ -2,6 +2,8 @@
 #include "runtime/runtime.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/hooks.h"
+#include "runtime/base/json.h"
 #include "runtime/idmap.h"
 #include "runtime/init.h"
 #include "runtime/process.h"
@@ -136,6 +138,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
 {
   cleanup_close int parent = -1, child = -1, listen_fd = -1;
   cleanup_seccomp struct rt_seccomp seccomp = { 0 };
+  cleanup_free char *hook_state = NULL;
   struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
                              .detach = o->detach,
                              .wait_start = o->wait_start };
@@ -193,8 +196,32 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   /* LOCK_UN drops the lock of the open file, also init's copy of it. */
   if (o->release_fd >= 0)
     flock (o->release_fd, LOCK_UN);
+  /* The namespaces are there, nothing is mounted yet: prestart (the old
+   * name) and createRuntime hooks run here, in the runtime's namespaces;
+   * one that fails ends the container. */
+  if (spec->hooks)
+    {
+      hook_state = rt_hooks_state (spec->json, o->id, "creating", l->pid,
+                                   o->bundle);
+      if (hook_state && strlen (hook_state) >= RT_SYNC_TEXT)
+        {
+          /* Too long to go along with GO: the state without annotations. */
+          free (hook_state);
+          hook_state = rt_hooks_state (NULL, o->id, "creating", l->pid,
+                                       o->bundle);
+        }
+      if (rt_hooks_run (spec->hooks, "prestart", hook_state, err) < 0
+          || rt_hooks_run (spec->hooks, "createRuntime", hook_state, err) < 0)
+        {
+          kill_and_reap (l->pid);
+          if (o->state_dir)
+            rt_state_remove (o->state_dir);
+          return -1;
+        }
+    }
   rt_sync_send (parent, RT_SYNC_GO,
-                spec->terminal ? (int) rt_terminal_winsize () : 0, NULL, -1);
+                spec->terminal ? (int) rt_terminal_winsize () : 0,
+                hook_state, -1);
 
   for (;;)
     {
@@ -213,6 +240,14 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
         nb_error_set_text (&l->child_err, msg.status, msg.text);
       else if (fd >= 0)
         close (fd);
+    }
+  /* Started (run): the poststart hooks, whose failure is only said. */
+  if (!o->wait_start && l->child_err == NULL
+      && rt_hooks_any (spec->hooks, "poststart"))
+    {
+      cleanup_free char *state = rt_hooks_state (spec->json, o->id, "running",
+                                                 l->pid, o->bundle);
+      rt_hooks_run_warn (spec->hooks, "poststart", state);
     }
   return 0;
 }
@@ -250,6 +285,14 @@ rt_container_run (const struct rt_spec *spec,
   close (l.pidfd);
   if (opts->state_dir)
     rt_state_remove (opts->state_dir);
+  /* A run is create, start and delete: poststop ends it. */
+  if (rt_hooks_any (spec->hooks, "poststop"))
+    {
+      cleanup_free char *state = rt_hooks_state (spec->json, opts->id,
+                                                 "stopped", l.pid,
+                                                 opts->bundle);
+      rt_hooks_run_warn (spec->hooks, "poststop", state);
+    }
   if (r < 0)
     return -1;
   *status = rt_exit_status (wstatus);
@@ -304,6 +347,30 @@ read_state (const char *dir, struct rt_state *st, nb_error_t *err)
   return 0;
 }
 
+/* The hooks of KIND in the bundle the state of STATE_DIR names (start and
+ * delete have no spec of their own): only warnings. */
+static void
+run_hooks_of_bundle (const char *state_dir, const char *kind,
+                     const char *status)
+{
+  cleanup_error nb_error_t e = NULL;
+  cleanup_json json_t *config = NULL;
+  cleanup_free char *path = NULL, *state = NULL;
+  struct rt_state st;
+
+  if (rt_state_read (state_dir, &st, &e) < 0)
+    return;
+  if (st.bundle && st.bundle[0]
+      && (path = nb_path_join (st.bundle, "config.json")) != NULL
+      && (config = nb_json_load_file (path, &e)) != NULL
+      && rt_hooks_any (json_object_get (config, "hooks"), kind))
+    {
+      state = rt_hooks_state (config, st.id, status, st.pid, st.bundle);
+      rt_hooks_run_warn (json_object_get (config, "hooks"), kind, state);
+    }
+  rt_state_clear (&st);
+}
+
 int
 rt_container_start (const char *state_dir, nb_error_t *err)
 {
@@ -338,7 +405,10 @@ rt_container_start (const char *state_dir, nb_error_t *err)
       *err = steal_pointer (&child_err);
       return -1;
     }
-  return r < 0 ? nb_error_make (err, -r, "start") : 0;
+  if (r < 0)
+    return nb_error_make (err, -r, "start");
+  run_hooks_of_bundle (state_dir, "poststart", "running");
+  return 0;
 }
 
 int
@@ -450,6 +520,9 @@ rt_container_delete (const char *state_dir, bool force, nb_error_t *err)
         }
     }
   rt_state_clear (&st);
+  /* Its state gone, before delete returns: poststop, whose failure is
+   * only said.  The bundle is read while the state still names it. */
+  run_hooks_of_bundle (state_dir, "poststop", "stopped");
   rt_state_remove (state_dir);
   return 0;
 }

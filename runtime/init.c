@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "runtime/init.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/hooks.h"
 #include "runtime/net.h"
 #include "runtime/process.h"
 #include "runtime/rootfs.h"
@@ -80,6 +81,19 @@ close_inherited_fds (nb_error_t *err)
   return 0;
 }
 
+/* The container's state for its hooks, as nsbox sent it with GO (empty
+ * when it has none that run inside). */
+static char hook_state[RT_SYNC_TEXT];
+
+/* In the container's namespaces, its mounts made, before pivot_root: the
+ * hooks' paths resolve in the runtime's file system still. */
+static int
+create_container_hooks (void *arg, nb_error_t *err)
+{
+  const struct rt_spec *spec = arg;
+  return rt_hooks_run (spec->hooks, "createContainer", hook_state, err);
+}
+
 void
 rt_init_agent_main (const struct rt_spec *spec, int sock, const char *slave,
                     const sigset_t *mask, const struct rt_seccomp *seccomp)
@@ -87,6 +101,11 @@ rt_init_agent_main (const struct rt_spec *spec, int sock, const char *slave,
   cleanup_error nb_error_t err = NULL;
 
   sigprocmask (SIG_SETMASK, mask, NULL);
+  /* Before the process is executed, inside (the path resolves in the
+   * container); not for exec'd processes, which have no hook state. */
+  if (hook_state[0] && rt_hooks_any (spec->hooks, "startContainer")
+      && rt_hooks_run (spec->hooks, "startContainer", hook_state, &err) < 0)
+    fail (sock, &err);
   if (slave)
     {
       int fd;
@@ -400,7 +419,14 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     }
   if ((spec->clone_flags & CLONE_NEWNET) && rt_net_loopback_up (&err) < 0)
     fail (sock, &err);
-  if (rt_rootfs_setup (spec, &err) < 0)
+  if (msg.text[0])
+    memcpy (hook_state, msg.text, sizeof hook_state);
+  if (rt_rootfs_setup (spec,
+                       rt_hooks_any (spec->hooks, "createContainer")
+                           ? create_container_hooks
+                           : NULL,
+                       (void *) spec, &err)
+      < 0)
     fail (sock, &err);
   if (spec->terminal
       && rt_init_open_pty (sock, slave, sizeof slave, (unsigned) msg.status,

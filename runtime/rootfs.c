@@ -424,7 +424,9 @@ mount_overlay_root (const char *root, const struct rt_mount *m,
 }
 
 int
-rt_rootfs_setup (const struct rt_spec *spec, nb_error_t *err)
+rt_rootfs_setup (const struct rt_spec *spec,
+                 int (*before_pivot) (void *arg, nb_error_t *err), void *arg,
+                 nb_error_t *err)
 {
   cleanup_close int rootfd = -1;
   size_t first = 0;
@@ -459,6 +461,8 @@ rt_rootfs_setup (const struct rt_spec *spec, nb_error_t *err)
       && set_attrs (rootfd, "/", MOUNT_ATTR_RDONLY, false, err) < 0)
     return -1;
 
+  if (before_pivot && before_pivot (arg, err) < 0)
+    return -1;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching
    * it leaves no path back to the host's tree (the runc/lxc idiom). */
   if (fchdir (rootfd) < 0)

@@ -6,8 +6,12 @@
 #include "runtime/spec.h"
 
 /* Run in the child, inside the new user and mount namespaces, before
- * pivot_root; on return "/" is the sandbox's root and cwd is process.cwd. */
-int rt_rootfs_setup (const struct rt_spec *spec, nb_error_t *err);
+ * pivot_root; on return "/" is the sandbox's root and cwd is process.cwd.
+ * BEFORE_PIVOT (or NULL) is called with ARG once everything is mounted,
+ * just before pivot_root (the createContainer hooks' moment). */
+int rt_rootfs_setup (const struct rt_spec *spec,
+                     int (*before_pivot) (void *arg, nb_error_t *err),
+                     void *arg, nb_error_t *err);
 
 /* Open PATH (absolute, resolved as if ROOTFD were "/", so symlinks in a
  * hostile rootfs cannot lead outside it) as an O_PATH fd.  With CREATE set,

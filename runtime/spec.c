@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "runtime/spec.h"
+#include "runtime/hooks.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/json.h"
 
@@ -460,6 +461,9 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
       || str_array (json_object_get (linux_, "readonlyPaths"), "readonlyPaths",
                     &s->readonly_paths, err)
              < 0)
+    return -1;
+  s->hooks = json_object_get (json, "hooks");
+  if (rt_hooks_check (s->hooks, err) < 0)
     return -1;
   s->seccomp = json_object_get (linux_, "seccomp");
   if (s->seccomp && !json_is_object (s->seccomp))

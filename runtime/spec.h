@@ -75,6 +75,7 @@ struct rt_spec
   const char **readonly_paths; /* NULL-terminated */
   unsigned long rootfs_propagation;
   json_t *seccomp; /* linux.seccomp (borrowed), or NULL */
+  json_t *hooks;   /* hooks (borrowed, checked), or NULL */
 };
 
 /* Parse a config.json document; takes a reference on JSON.  BUNDLE resolves

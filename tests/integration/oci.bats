@@ -308,13 +308,14 @@ PY
   [[ $stderr == *"File exists"* ]] || { _show_run; false; }
 }
 
-@test "features says what the runtime supports, and no hooks it does not run" {
+@test "features says what the runtime supports: the hooks it runs, no cgroups" {
   run --separate-stderr as_user "$NSBOX" oci features
   assert_status 0
   python3 -c '
 import json, sys
 f = json.loads(sys.argv[1])
-assert f["ociVersionMax"] == "1.0.2" and f["hooks"] == []
+assert f["ociVersionMax"] == "1.0.2" and "createContainer" in f["hooks"], f["hooks"]
+assert f["linux"]["cgroup"] == {"v1": False, "v2": False}
 assert "user" in f["linux"]["namespaces"] and f["linux"]["seccomp"]["enabled"]
 assert "rbind" in f["mountOptions"]' "$output"
 }
@@ -393,4 +394,106 @@ PY
   run --separate-stderr oci run -b "$TEST_DIR/b" g1
   assert_status 0
   [[ $output == *"Read-only file system"*done ]] || { _show_run; false; }
+}
+
+# add_hooks CONFIG KIND:PATH:SCRIPT[:TIMEOUT]...: hooks run by sh -c SCRIPT.
+add_hooks() {
+  python3 - "$@" <<'PY'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+for spec in sys.argv[2:]:
+    kind, exe, script, *t = spec.split(":", 3)
+    h = {"path": exe, "args": ["sh", "-c", script], "env": ["PATH=/bin:/usr/bin"]}
+    if t:
+        h["timeout"] = int(t[0])
+    c.setdefault("hooks", {}).setdefault(kind, []).append(h)
+json.dump(c, open(path, "w"))
+PY
+}
+
+# Each hook logs its name and the status and id of the state on its stdin.
+log_hook() {
+  echo "$1:/bin/sh:read s; echo \"$1 \$(echo \"\$s\" | tr , '\\n' | grep -E '\"(status|id)\"' | tr '\\n' ' ')\" >>$2"
+}
+
+@test "hooks run in the runtime-spec's order with the state on stdin: createRuntime, createContainer, startContainer, poststart, poststop" {
+  make_bundle "$TEST_DIR/b" 'echo process >>/out/log; sleep 30'
+  add_hooks "$TEST_DIR/b/config.json" "$(log_hook createRuntime "$OUT/log")" \
+    "$(log_hook createContainer "$OUT/log")" "$(log_hook startContainer /out/log)" \
+    "$(log_hook poststart "$OUT/log")" "$(log_hook poststop "$OUT/log")"
+  oci_bg create -b "$TEST_DIR/b" h1
+  run cat "$OUT/log"
+  assert_equal "${lines[0]}" 'createRuntime "id":"h1" "status":"creating" '
+  assert_equal "${lines[1]}" 'createContainer "id":"h1" "status":"creating" '
+  assert_equal "${#lines[@]}" 2
+  oci start h1
+  for _ in $(seq 50); do grep -q process "$OUT/log" && break; sleep 0.1; done
+  run cat "$OUT/log"
+  [[ ${lines[2]} == "startContainer "* ]] || { _show_run; false; }
+  [[ $output == *$'\npoststart "id":"h1" "status":"running" '* ]] || { _show_run; false; }
+  [[ $output == *$'\nprocess'* ]] || { _show_run; false; }
+  oci delete --force h1
+  run tail -n 1 "$OUT/log"
+  assert_equal "$output" 'poststop "id":"h1" "status":"stopped" '
+}
+
+@test "a failing createRuntime hook fails create naming it, and leaves no container" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran'
+  add_hooks "$TEST_DIR/b/config.json" 'createRuntime:/bin/sh:exit 3'
+  run --separate-stderr oci create -b "$TEST_DIR/b" h2
+  assert_status 125
+  [[ $stderr == *"hooks.createRuntime[0] /bin/sh: exit status 3"* ]] || { _show_run; false; }
+  [[ ! -e $ROOT/h2 ]]
+  [[ ! -e $OUT/ran ]]
+}
+
+@test "a createContainer hook that fails, and one that outlives its timeout, fail create" {
+  make_bundle "$TEST_DIR/b" 'true'
+  add_hooks "$TEST_DIR/b/config.json" 'createContainer:/bin/sh:exec sleep 20:1'
+  local t0=$SECONDS
+  run --separate-stderr oci create -b "$TEST_DIR/b" h3
+  assert_status 125
+  [[ $stderr == *"hooks.createContainer[0] /bin/sh: killed after its timeout of 1 s"* ]] || { _show_run; false; }
+  ((SECONDS - t0 < 10))
+  [[ ! -e $ROOT/h3 ]]
+}
+
+@test "a failing startContainer hook fails start, and the process never runs" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran; sleep 30'
+  add_hooks "$TEST_DIR/b/config.json" 'startContainer:/bin/sh:exit 4'
+  oci_bg create -b "$TEST_DIR/b" h4
+  run --separate-stderr oci start h4
+  assert_status 125
+  [[ $stderr == *"hooks.startContainer[0] /bin/sh: exit status 4"* ]] || { _show_run; false; }
+  for _ in $(seq 50); do [[ $(state_field h4 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(state_field h4 status)" stopped
+  [[ ! -e $OUT/ran ]]
+}
+
+@test "failing poststart and poststop hooks are warnings: start, run and delete succeed" {
+  make_bundle "$TEST_DIR/b" 'echo ran'
+  add_hooks "$TEST_DIR/b/config.json" 'poststart:/bin/sh:exit 5' 'poststop:/bin/sh:exit 6'
+  run --separate-stderr oci run -b "$TEST_DIR/b" h5
+  assert_status 0
+  assert_equal "$output" ran
+  [[ $stderr == *"warning: hooks.poststart[0] /bin/sh: exit status 5"* ]] || { _show_run; false; }
+  [[ $stderr == *"warning: hooks.poststop[0] /bin/sh: exit status 6"* ]] || { _show_run; false; }
+}
+
+@test "a malformed hook is refused before anything is created" {
+  make_bundle "$TEST_DIR/b" 'true'
+  add_hooks "$TEST_DIR/b/config.json" 'prestart:bin/sh:true'
+  run --separate-stderr oci create -b "$TEST_DIR/b" h6
+  assert_status 125
+  [[ $stderr == *"hooks.prestart[0]: path must be an absolute path"* ]] || { _show_run; false; }
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["hooks"] = {"preStart": []}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci create -b "$TEST_DIR/b" h6
+  assert_status 125
+  [[ $stderr == *"hooks.preStart: not a kind of hook"* ]] || { _show_run; false; }
+  [[ ! -e $ROOT/h6 ]]
 }
