@@ -39,6 +39,8 @@ struct run_opts
   size_t n_env;
   const char *pull;    /* --pull always|missing|never */
   bool detach;         /* -d */
+  char **binds;        /* -v: source, destination, ro|rw triples */
+  size_t n_binds;
   char **args;
   int n_args;
 };
@@ -58,6 +60,9 @@ run_usage (FILE *out)
          "      --allow-nested    let the agent make sandboxes of its own "
          "(nsbox, bwrap, podman)\n"
          "  -e, --env KEY[=VALUE] set a variable (KEY alone: the host's value)\n"
+         "  -v, --volume SRC:DEST[:ro]\n"
+         "                        bind a host file or directory (SRC) at "
+         "DEST\n"
          "      --env-file FILE   variables from FILE, one KEY[=VALUE] a line\n"
          "      --name NAME       use the sandbox called NAME\n"
          "  -d, --detach          start it in the background (output in "
@@ -122,6 +127,72 @@ read_env_file (struct run_opts *o, const char *path, nb_error_t *err)
   return 0;
 }
 
+/* -v SRC:DEST[:ro|:rw]: SRC a host path that exists (made real: the
+ * sandbox binds what it is now), DEST an absolute path inside.  A later -v
+ * of the same DEST replaces an earlier one. */
+static int
+add_bind_arg (struct run_opts *o, const char *arg, nb_error_t *err)
+{
+  cleanup_free char *copy = strdup (arg);
+  char real[PATH_MAX], *dest, *mode, **nb;
+  const char *how = "rw";
+
+  if (copy == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  dest = strchr (copy, ':');
+  if (dest == NULL || dest == copy || dest[1] == '\0')
+    {
+      nb_error_make (err, 0, "run: -v %s: expects SRC:DEST[:ro]", arg);
+      return nb_error_hint (err, "e.g. -v ~/datasets:/data:ro");
+    }
+  *dest++ = '\0';
+  mode = strchr (dest, ':');
+  if (mode)
+    {
+      *mode++ = '\0';
+      if (strcmp (mode, "ro") && strcmp (mode, "rw"))
+        return nb_error_make (err, 0, "run: -v %s: %s: expects ro or rw",
+                              arg, mode);
+      how = mode;
+    }
+  if (dest[0] != '/' || strcmp (dest, "/") == 0 || strstr (dest, "/../")
+      || (strlen (dest) >= 3 && strcmp (dest + strlen (dest) - 3, "/..") == 0))
+    return nb_error_make (err, 0, "run: -v %s: %s: give an absolute path "
+                                  "inside the sandbox (not / and no '..')",
+                          arg, dest);
+  if (realpath (copy, real) == NULL)
+    return nb_error_make (err, errno, "run: -v %s", copy);
+  for (size_t i = 0; i < o->n_binds; i++)
+    if (strcmp (o->binds[3 * i + 1], dest) == 0)
+      {
+        char *s = strdup (real), *m = strdup (how);
+        if (s == NULL || m == NULL)
+          {
+            free (s);
+            free (m);
+            return nb_error_make (err, ENOMEM, "run");
+          }
+        free (o->binds[3 * i]);
+        free (o->binds[3 * i + 2]);
+        o->binds[3 * i] = s;
+        o->binds[3 * i + 2] = m;
+        return 0;
+      }
+  nb = realloc (o->binds, (3 * o->n_binds + 4) * sizeof (char *));
+  if (nb == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  o->binds = nb;
+  nb[3 * o->n_binds] = strdup (real);
+  nb[3 * o->n_binds + 1] = strdup (dest);
+  nb[3 * o->n_binds + 2] = strdup (how);
+  o->n_binds++;
+  nb[3 * o->n_binds] = NULL;
+  if (!nb[3 * o->n_binds - 3] || !nb[3 * o->n_binds - 2]
+      || !nb[3 * o->n_binds - 1])
+    return nb_error_make (err, ENOMEM, "run");
+  return 0;
+}
+
 static int
 parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
 {
@@ -135,6 +206,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "allow-nested", no_argument, NULL, 'N' },
           { "env", required_argument, NULL, 'e' },
           { "env-file", required_argument, NULL, 'E' },
+          { "volume", required_argument, NULL, 'v' },
           { "detach", no_argument, NULL, 'd' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
@@ -142,7 +214,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
 
   opterr = 0;
   /* '+': options stop at the agent; what follows belongs to it. */
-  while ((c = getopt_long (argc, argv, "+w:t:e:dh", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "+w:t:e:v:dh", longopts, NULL)) != -1)
     switch (c)
       {
       case 'w':
@@ -166,6 +238,10 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'E':
         if (read_env_file (o, optarg, err) < 0)
+          return -1;
+        break;
+      case 'v':
+        if (add_bind_arg (o, optarg, err) < 0)
           return -1;
         break;
       case 'c':
@@ -508,7 +584,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
                                  .rootfs = rootfs,
                                  .terminal = terminal,
                                  .seccomp = seccomp,
-                                 .user_env = o.env };
+                                 .user_env = o.env,
+                                 .user_binds = (const char *const *) o.binds };
       if (sb_image_plan (sb, prof, &ir, &json, err) < 0)
         goto out;
       goto planned;
@@ -542,6 +619,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       .terminal = terminal,
       .seccomp = seccomp,
       .state_binds = (const char *const *) binds,
+      .user_binds = (const char *const *) o.binds,
     };
     if (sb_plan_host_spec (&plan, &json, err) < 0)
       goto out;
@@ -590,6 +668,7 @@ out:
   json_decref (json);
   json_decref (seccomp);
   nb_free_strvp (&o.env);
+  nb_free_strvp (&o.binds);
   sb_sandbox_free (sb);
   sb_profile_free (prof);
   return ret;

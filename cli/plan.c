@@ -72,6 +72,21 @@ add_kernel_mounts (json_t *mounts)
   json_array_append_new (mounts, mount_json ("/sys", "sysfs", "sysfs", sys_opts));
 }
 
+/* The user's -v binds, last: over everything else. */
+static void
+add_user_binds (json_t *mounts, const struct sb_plan *p)
+{
+  static const char *const ro_bind[]
+      = { "rbind", "ro", "nosuid", "nodev", NULL };
+  static const char *const rw_bind[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  for (const char *const *b = p->user_binds; b && b[0] && b[1] && b[2];
+       b += 3)
+    json_array_append_new (mounts,
+                           mount_json (b[1], "bind", b[0],
+                                       strcmp (b[2], "ro") == 0 ? ro_bind
+                                                                : rw_bind));
+}
+
 /* The agent's state volume, over its home. */
 static void
 add_state_binds (json_t *mounts, const struct sb_plan *p)
@@ -106,6 +121,7 @@ add_mounts (json_t *mounts, const struct sb_plan *p)
   add_state_binds (mounts, p);
   json_array_append_new (mounts,
                          mount_json (p->workspace, "bind", p->workspace, rw_bind));
+  add_user_binds (mounts, p);
 }
 
 int
@@ -216,6 +232,7 @@ sb_plan_image_spec (const struct sb_plan *p, json_t **out, nb_error_t *err)
   add_state_binds (mounts, p);
   json_array_append_new (mounts,
                          mount_json (p->workspace, "bind", p->workspace, rw_bind));
+  add_user_binds (mounts, p);
   for (const char *const *n = ns; *n; n++)
     json_array_append_new (nsarr, json_pack ("{s:s}", "type", *n));
   /* Root keeps Docker's set; another user has none, but may gain them

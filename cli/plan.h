@@ -32,6 +32,8 @@ struct sb_plan
   bool no_new_privs;
   /* The agent's state: source, destination pairs, NULL-terminated. */
   const char *const *state_binds;
+  /* -v: source, destination, "ro" or "rw" triples, NULL-terminated. */
+  const char *const *user_binds;
 };
 
 /* The host template: the host's system folders read-only, nothing of its

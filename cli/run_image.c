@@ -164,6 +164,7 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
        * nobody to become. */
       .no_new_privs = strncmp (mapping, "subids ", 7) != 0,
       .state_binds = (const char *const *) binds,
+      .user_binds = run->user_binds,
     };
     ret = sb_plan_image_spec (&plan, spec, err);
   }

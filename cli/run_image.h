@@ -18,6 +18,7 @@ struct sb_image_run
   json_t *seccomp;
   const char *credentials;   /* sandbox, host, none (see cli/state.h) */
   char *const *user_env;     /* -e, --env-file: KEY=VALUE, applied last */
+  const char *const *user_binds; /* -v (see struct sb_plan) */
 };
 
 /* Plan SB on the image: from the sandbox's record when it has resolved the
