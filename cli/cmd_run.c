@@ -7,6 +7,7 @@
 #include "cli/state.h"
 #include "cli/gitid.h"
 #include "cli/join.h"
+#include "cli/drift.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -39,6 +40,7 @@ struct run_opts
   size_t n_env;
   const char *pull;    /* --pull always|missing|never */
   bool detach;         /* -d */
+  bool recreate;       /* --recreate */
   char **binds;        /* -v: source, destination, ro|rw triples */
   size_t n_binds;
   char **args;
@@ -67,6 +69,8 @@ run_usage (FILE *out)
          "      --name NAME       use the sandbox called NAME\n"
          "  -d, --detach          start it in the background (output in "
          "nsbox's runtime dir)\n"
+         "      --recreate        restart a running sandbox with these "
+         "options\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
          "See nsbox-run(1).\n",
@@ -207,6 +211,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "env", required_argument, NULL, 'e' },
           { "env-file", required_argument, NULL, 'E' },
           { "volume", required_argument, NULL, 'v' },
+          { "recreate", no_argument, NULL, 'R' },
           { "detach", no_argument, NULL, 'd' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
@@ -231,6 +236,9 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'd':
         o->detach = true;
+        break;
+      case 'R':
+        o->recreate = true;
         break;
       case 'e':
         if (add_env_arg (o, optarg, "-e", err) < 0)
@@ -508,7 +516,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_free char **cmd = NULL;
   cleanup_strv char **env = NULL, **binds = NULL;
   struct rt_spec *spec = NULL;
-  json_t *json = NULL, *seccomp = NULL;
+  json_t *json = NULL, *seccomp = NULL, *options = NULL;
   cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
                     null_fd = -1;
   struct passwd *pw = getpwuid (getuid ());
@@ -546,6 +554,41 @@ run (int argc, char **argv, int *status, nb_error_t *err)
    * makes the check and the start one step for concurrent runs. */
   if (lock_start (sb, &start_lock, err) < 0)
     goto out;
+  options = sb_run_options (o.credentials ? o.credentials : "sandbox",
+                            (const char *const *) o.binds,
+                            o.allow_nested || prof->allow_nested, o.seccomp,
+                            o.env);
+  if (options == NULL)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  if (sb_join_running (sb->run_dir))
+    {
+      cleanup_free char *drift
+          = sb_options_drift (json_object_get (sb->record, "options"),
+                              options);
+      if (drift && !o.recreate)
+        {
+          nb_error_make (err, 0, "sandbox %s is running with other options "
+                                 "(%s)",
+                         sb->name, drift);
+          nb_error_hint (err, "stop it first (nsbox stop %s), or run with "
+                              "--recreate to restart it with these; its "
+                              "files and volumes are kept",
+                         sb->name);
+          goto out;
+        }
+      if (drift)
+        {
+          if (rt_container_stop (sb->run_dir, 10, err) < 0)
+            {
+              nb_error_wrap (err, "run --recreate %s: stop it", sb->name);
+              goto out;
+            }
+          goto start;
+        }
+    }
   if (sb_join_running (sb->run_dir))
     {
       struct sb_join j = { .argv = cmd, .env = o.env,
@@ -562,6 +605,15 @@ run (int argc, char **argv, int *status, nb_error_t *err)
         }
       ret = sb_join_exec (sb->run_dir, sb->name, &j, status, err);
       goto out;
+    }
+start:
+  /* Remembered for the next run (and for inspect): written only when it
+   * changed, so a warm start writes nothing here. */
+  if (!json_equal (json_object_get (sb->record, "options"), options))
+    {
+      json_object_set (sb->record, "options", options);
+      if (sb_sandbox_save (sb, err) < 0)
+        goto out;
     }
   if (asprintf (&rootfs, "%s/rootfs", sb->run_dir) < 0
       || asprintf (&bundle, "%s/config.json", sb->run_dir) < 0)
@@ -667,6 +719,7 @@ out:
   rt_spec_free (spec);
   json_decref (json);
   json_decref (seccomp);
+  json_decref (options);
   nb_free_strvp (&o.env);
   nb_free_strvp (&o.binds);
   sb_sandbox_free (sb);

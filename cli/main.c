@@ -18,6 +18,7 @@ static const struct command commands[] = {
   { "exec", cmd_exec, "run a command in a running sandbox" },
   { "stop", cmd_stop, "stop running sandboxes" },
   { "ls", cmd_ls, "list the sandboxes" },
+  { "inspect", cmd_inspect, "what a sandbox is, as JSON" },
   { "agents", cmd_agents, "list the agent profiles" },
   { "rm", cmd_rm, "remove sandboxes and everything they keep" },
   { "pull", cmd_image, "pull an image from a registry" },

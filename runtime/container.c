@@ -284,7 +284,7 @@ rt_container_run (const struct rt_spec *spec,
     close (l.master);
   close (l.pidfd);
   if (opts->state_dir)
-    rt_state_remove (opts->state_dir);
+    rt_state_remove_own (opts->state_dir, l.pid);
   /* A run is create, start and delete: poststop ends it. */
   if (rt_hooks_any (spec->hooks, "poststop"))
     {

@@ -247,3 +247,16 @@ rt_state_remove (const char *dir)
   if (sock)
     unlink (sock);
 }
+
+void
+rt_state_remove_own (const char *dir, pid_t pid)
+{
+  cleanup_error nb_error_t err = NULL;
+  struct rt_state st;
+
+  if (rt_state_read (dir, &st, &err) < 0)
+    return;
+  if (st.pid == pid)
+    rt_state_remove (dir);
+  rt_state_clear (&st);
+}

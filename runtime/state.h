@@ -58,5 +58,8 @@ int rt_state_sock_addr (const char *dir, struct sockaddr_un *addr,
 int rt_state_connect (const char *dir, nb_error_t *err);
 /* Remove state.json and init.sock from DIR (not DIR itself). */
 void rt_state_remove (const char *dir);
+/* The same only while they are those of the init PID: not a later
+ * container's that took the dir over meanwhile. */
+void rt_state_remove_own (const char *dir, pid_t pid);
 
 #endif

@@ -248,3 +248,23 @@ wait_for_marker() {
   run --separate-stderr nsbox_user exec proj-shell echo still-there
   assert_equal "$output" still-there
 }
+
+@test "a run that asks a running sandbox for other options says what differs; --recreate restarts it with them, its files kept" {
+  start_detached 'echo kept >"$HOME/state"; sleep 60'
+  local data
+  data=$(mk_workspace data)
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -v "$data:/data" --credentials none shell -- -c 'echo joined'
+  assert_status 125
+  [[ $output != *joined* ]] || { _show_run; false; }
+  [[ $stderr == *"sandbox proj-shell is running with other options (-v: asked [\"$data:/data:rw\"], running with none; --credentials: asked none, running with sandbox)"* ]] || { _show_run; false; }
+  [[ $stderr == *"--recreate"* ]] || { _show_run; false; }
+  # The same options join as before; -e is the joined command's own.
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -e FOO=1 shell -- -c 'echo "joined $FOO"'
+  assert_equal "$output" "joined 1"
+  run --separate-stderr as_user "$NSBOX" run -d --recreate -w "$WS" -v "$data:/data" shell -- -c 'sleep 60'
+  assert_status 0
+  run --separate-stderr nsbox_user exec proj-shell sh -c 'ls -d /data && cat "$HOME/state"'
+  assert_status 0
+  assert_equal "${lines[1]}" kept
+  assert_equal "$(inits)" 1
+}

@@ -121,3 +121,51 @@ EOF
   run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c 'cat "$HOME/state" 2>/dev/null || echo fresh'
   assert_equal "$output" fresh
 }
+
+@test "inspect shows a sandbox as JSON, field by field: env names but never their values" {
+  local data
+  data=$(mk_workspace data)
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -e SECRET=topsecret-value -v "$data:/data:ro" shell -- -c true
+  assert_status 0
+  run --separate-stderr nsbox_user inspect proj-shell
+  assert_status 0
+  [[ $output != *topsecret-value* ]] || { echo "an env value is in inspect's output" >&2; false; }
+  python3 - "$output" "$WS" "$data" "$TEST_UID" <<'PY'
+import json, re, sys
+(s,) = json.loads(sys.argv[1])
+ws, data, uid = sys.argv[2], sys.argv[3], int(sys.argv[4])
+assert re.fullmatch(r"[0-9a-f]{12}", s["id"]), s["id"]
+assert s["name"] == "proj-shell" and s["agent"] == "shell" and s["template"] == "host", s
+assert s["workspace"] == ws and s["status"] == "stopped" and "pid" not in s, s
+assert s["created"].endswith("Z") and s["workspace_id"], s
+assert s["credentials"] == "sandbox", s
+assert s["options"]["volumes"] == [data + ":/data:ro"], s["options"]
+assert "SECRET" in s["env"] and "HOME" in s["env"], s["env"]
+assert all("=" not in e for e in s["env"]), s["env"]
+dests = {m["destination"]: m for m in s["mounts"]}
+assert dests[ws]["source"] == ws and dests["/data"]["source"] == data, dests.keys()
+assert "ro" in dests["/data"]["options"], dests["/data"]
+assert s["user"] == {"uid": uid, "gid": s["user"]["gid"]}, s["user"]
+assert s["id_mapping"]["uid"][0]["hostID"] == uid, s["id_mapping"]
+PY
+}
+
+@test "inspect of a running image sandbox shows its pid, the image's ref and manifest digest; an unknown name is 125 and the rest is shown" {
+  run --separate-stderr nsbox_user load -i "$FIXTURES/oci"
+  assert_status 0
+  source "$FIXTURES/expected.env"
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" -t localhost/oci:latest shell -- -c 'sleep 60'
+  assert_status 0
+  run --separate-stderr nsbox_user inspect no-such proj-shell
+  as_user "$NSBOX" stop -t 0 proj-shell >/dev/null
+  assert_status 125
+  [[ $stderr == *"inspect no-such: no such sandbox"* ]] || { _show_run; false; }
+  python3 - "$output" "$EXPECTED_LATEST_DIGEST" <<'PY'
+import json, sys
+(s,) = json.loads(sys.argv[1])
+assert s["status"] == "running" and s["pid"] > 1, s
+assert s["image"]["ref"] == "localhost/oci:latest", s["image"]
+assert s["image"]["manifest_digest"] == sys.argv[2], s["image"]
+assert s["mounts"][0]["destination"] == "/" and s["mounts"][0]["type"] == "overlay", s["mounts"][0]
+PY
+}
