@@ -143,3 +143,111 @@ cmd_rm (int argc, char **argv)
       status = nb_error_report (&err);
   return status;
 }
+
+struct gone
+{
+  char **ids, **names;
+  size_t n;
+};
+
+/* A sandbox whose workspace no longer exists, and that does not run. */
+static int
+collect_gone (const char *dir, json_t *rec, void *arg)
+{
+  struct gone *g = arg;
+  const char *ws = json_string_value (json_object_get (rec, "workspace"));
+  const char *id = json_string_value (json_object_get (rec, "id"));
+  const char *name = json_string_value (json_object_get (rec, "name"));
+  struct stat st;
+  char **ids, **names;
+
+  if (ws == NULL || id == NULL || lstat (ws, &st) == 0 || errno != ENOENT
+      || sb_sandbox_running (dir))
+    return 0;
+  ids = realloc (g->ids, (g->n + 1) * sizeof (char *));
+  if (ids)
+    g->ids = ids;
+  names = realloc (g->names, (g->n + 1) * sizeof (char *));
+  if (names)
+    g->names = names;
+  if (ids == NULL || names == NULL)
+    return -1;
+  g->ids[g->n] = strdup (id);
+  g->names[g->n] = strdup (name ? name : id);
+  g->n++;
+  return 0;
+}
+
+int
+cmd_prune (int argc, char **argv)
+{
+  static const struct option longopts[]
+      = { { "force", no_argument, NULL, 'f' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  cleanup_error nb_error_t err = NULL;
+  struct gone g = { 0 };
+  bool force = false;
+  int c, status = 0;
+
+  opterr = 0;
+  while ((c = getopt_long (argc, argv, "fh", longopts, NULL)) != -1)
+    switch (c)
+      {
+      case 'f':
+        force = true;
+        break;
+      case 'h':
+        printf ("usage: nsbox prune [-f]\n"
+                "  -f, --force   do not ask\n"
+                "See nsbox-prune(1).\n");
+        return 0;
+      default:
+        nb_error_make (&err, 0, "prune: unknown option '%s'",
+                       argv[optind - 1]);
+        return nb_error_report (&err);
+      }
+  if (sb_sandbox_each (collect_gone, &g, &err) < 0 || err)
+    {
+      if (err == NULL)
+        nb_error_make (&err, ENOMEM, "prune");
+      return nb_error_report (&err);
+    }
+  if (g.n > 0 && !force)
+    {
+      char answer[16] = "";
+      /* What goes holds what its runs installed: asked, as docker's prune
+       * asks, unless -f. */
+      if (!isatty (STDIN_FILENO))
+        {
+          nb_error_make (&err, 0, "prune: %zu sandbox%s whose workspace is "
+                                  "gone would be removed",
+                         g.n, g.n == 1 ? "" : "es");
+          nb_error_hint (&err, "run nsbox prune -f to remove them");
+          status = nb_error_report (&err);
+          goto out;
+        }
+      fprintf (stderr, "These sandboxes' workspaces are gone:\n");
+      for (size_t i = 0; i < g.n; i++)
+        {
+          cleanup_free char *shown = nb_escape (g.names[i]);
+          fprintf (stderr, "  %s\n", shown ? shown : g.ids[i]);
+        }
+      fprintf (stderr, "Remove them and all they keep? [y/N] ");
+      if (fgets (answer, sizeof answer, stdin) == NULL
+          || (answer[0] != 'y' && answer[0] != 'Y'))
+        goto out;
+    }
+  for (size_t i = 0; i < g.n; i++)
+    if (remove_one (g.ids[i], false, &err) < 0)
+      status = nb_error_report (&err);
+out:
+  for (size_t i = 0; i < g.n; i++)
+    {
+      free (g.ids[i]);
+      free (g.names[i]);
+    }
+  free (g.ids);
+  free (g.names);
+  return status;
+}

@@ -12,6 +12,8 @@ int cmd_rm (int argc, char **argv);
 int cmd_exec (int argc, char **argv);
 int cmd_stop (int argc, char **argv);
 int cmd_inspect (int argc, char **argv);
+int cmd_volume (int argc, char **argv);
+int cmd_prune (int argc, char **argv);
 int cmd_oci (int argc, char **argv);
 /* pull, load, images, rmi, image: run from nsbox-images.so. */
 int cmd_image (int argc, char **argv);

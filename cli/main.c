@@ -21,6 +21,8 @@ static const struct command commands[] = {
   { "inspect", cmd_inspect, "what a sandbox is, as JSON" },
   { "agents", cmd_agents, "list the agent profiles" },
   { "rm", cmd_rm, "remove sandboxes and everything they keep" },
+  { "prune", cmd_prune, "remove the sandboxes whose workspace is gone" },
+  { "volume", cmd_volume, "volume ls|rm: the agents' credential volumes" },
   { "pull", cmd_image, "pull an image from a registry" },
   { "load", cmd_image, "load an image from an archive or OCI layout" },
   { "images", cmd_image, "list the images in the store" },

@@ -169,3 +169,50 @@ assert s["image"]["manifest_digest"] == sys.argv[2], s["image"]
 assert s["mounts"][0]["destination"] == "/" and s["mounts"][0]["type"] == "overlay", s["mounts"][0]
 PY
 }
+
+@test "prune removes the sandboxes whose workspace is gone, with -f or when asked; the others and running ones stay" {
+  local other gone
+  other=$(mk_workspace other)
+  gone=$(mk_workspace gone)
+  run --separate-stderr as_user "$NSBOX" run -w "$other" shell -- -c true
+  run --separate-stderr as_user "$NSBOX" run -w "$gone" shell -- -c 'echo x >"$HOME/f"'
+  rm -rf "$gone"
+  # Not on a terminal and without -f: says what it would do, removes nothing.
+  run --separate-stderr nsbox_user prune
+  assert_status 125
+  [[ $stderr == *"1 sandbox whose workspace is gone would be removed"* && $stderr == *"prune -f"* ]] || { _show_run; false; }
+  assert_equal "$(sandbox_dirs)" 2
+  run --separate-stderr nsbox_user prune -f
+  assert_status 0
+  assert_equal "$output" gone-shell
+  run --separate-stderr nsbox_user ls -q
+  assert_equal "$output" other-shell
+  run --separate-stderr nsbox_user prune -f
+  assert_status 0
+  assert_equal "$output" ""
+}
+
+@test "volume ls lists the agents' credential volumes and who uses them; volume rm removes one, not while a sandbox using it runs" {
+  mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  cat >"$TEST_HOME/.config/nsbox/agents/keeper.json" <<'EOF2'
+{"description": "keeps its state", "template": "host", "command": ["sh"], "state": ["~/.keeper"]}
+EOF2
+  chown -R "$TEST_UID:$TEST_GID" "$TEST_HOME/.config"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'echo secret >"$HOME/.keeper/token"'
+  assert_status 0
+  run --separate-stderr nsbox_user volume ls
+  assert_status 0
+  [[ ${lines[1]} == "keeper-data "*" keeper "*" 1 "*"/volumes/keeper-data" ]] || { _show_run; false; }
+  run --separate-stderr nsbox_user volume ls --json
+  python3 -c 'import json,sys; (v,)=json.loads(sys.argv[1]); assert v["name"]=="keeper-data" and v["sandboxes"]==1 and v["running"]==0, v' "$output"
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" keeper -- -c 'sleep 60'
+  run --separate-stderr nsbox_user volume rm keeper-data
+  assert_status 125
+  [[ $stderr == *"volume rm keeper-data: the running sandbox proj-keeper uses it"* ]] || { _show_run; false; }
+  as_user "$NSBOX" stop -t 0 proj-keeper >/dev/null
+  run --separate-stderr nsbox_user volume rm keeper-data no-such-data
+  assert_status 125
+  assert_equal "$output" keeper-data
+  [[ $stderr == *"volume rm no-such-data: no such volume"* ]] || { _show_run; false; }
+  [[ ! -e $DATA/volumes/keeper-data ]]
+}
