@@ -20,7 +20,7 @@ esac
 
 # --- tools (installed when running as root) and the unprivileged user ---------------------
 . "$SRC/bench/common.sh"
-bench_install hyperfine:hyperfine bwrap:bubblewrap crun:crun newuidmap:uidmap /usr/bin/time:time
+bench_install hyperfine:hyperfine bwrap:bubblewrap crun:crun runc:runc newuidmap:uidmap /usr/bin/time:time
 bench_require hyperfine bwrap crun unshare python3
 bench_user
 UID_U=$(id -u "$U")
@@ -67,6 +67,14 @@ else
 fi
 as_user mkdir -p "$CRUN_STATE" && as_user sh "$SRC/bench/crun-bundle.sh" "$T/crun" "$WS" "$CRUN_HOSTID" ||
 	{ say "could not make the crun bundle"; exit 2; }
+# The same bundle mapping container 0 to the user's own id, for the OCI
+# runtimes that need no wrapper here: nsbox oci (issue 10's front door) and
+# runc.
+OCI_BUNDLE_OK=""
+if as_user sh "$SRC/bench/crun-bundle.sh" "$T/oci" "$WS" "$UID_U" >/dev/null 2>&1; then
+	OCI_BUNDLE_OK=1
+	as_user mkdir -p "$T/nsbox-oci-state" "$T/runc-state"
+fi
 
 mkdir -p "$T/bin"
 NSBOX_BIN=${NSBOX_BIN:-$SRC/nsbox}   # override to bench another build
@@ -78,6 +86,8 @@ if [ -x "$NSBOX_BIN" ]; then
 		if [ -f "$(dirname "$NSBOX_BIN")/$so" ]; then install -m 0644 "$(dirname "$NSBOX_BIN")/$so" "$T/bin/$so"; fi
 	done
 	NSBOX="$T/bin/nsbox run -t host shell -- -c true"
+	[ -n "$OCI_BUNDLE_OK" ] &&
+		NSBOX_OCI="$T/bin/nsbox oci --root $T/nsbox-oci-state run -b $T/oci nsbox-bench-$$"
 	# The same without the seccomp filter: what the filter adds to a start.
 	NSBOX_NOSECCOMP="$T/bin/nsbox run -t host --security-opt seccomp=unconfined shell -- -c true"
 	# A warm start on an image template: the fixture busybox image, loaded
@@ -112,6 +122,10 @@ try crun "$CRUN"
 [ -n "$NSBOX" ] && try nsbox "$NSBOX"
 [ -n "$NSBOX" ] && try nsbox-noseccomp "$NSBOX_NOSECCOMP"
 [ -n "${NSBOX_IMAGE:-}" ] && try nsbox-image "$NSBOX_IMAGE"
+[ -n "${NSBOX_OCI:-}" ] && try nsbox-oci "$NSBOX_OCI"
+if [ -n "$OCI_BUNDLE_OK" ] && command -v runc >/dev/null; then
+	try runc "runc --root $T/runc-state run -b $T/oci nsbox-bench-$$"
+fi
 [ ${#names[@]} -gt 0 ] || { say "nothing to benchmark"; exit 1; }
 
 hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/results.json")
@@ -160,6 +174,12 @@ if "nsbox-image" in med:
     for o in ("bwrap", "crun", "crun-net"):
         if o in med and med[o] > 0:
             print(f'nsbox-image vs {"crun" if o == "crun-net" else o}: {med["nsbox-image"] / med[o]:.2f}x'
+                  + (" (wrapper cost subtracted)" if o == "crun-net" else ""))
+if "nsbox-oci" in med:
+    # The OCI front door on the same bundle as crun's and runc's.
+    for o in ("crun", "crun-net", "runc"):
+        if o in med and med[o] > 0:
+            print(f'nsbox-oci vs {"crun" if o == "crun-net" else o}: {med["nsbox-oci"] / med[o]:.2f}x'
                   + (" (wrapper cost subtracted)" if o == "crun-net" else ""))
 if "nsbox" in med and "nsbox-noseccomp" in med:
     print(f'seccomp filter: nsbox / nsbox-noseccomp = {med["nsbox"] / med["nsbox-noseccomp"]:.2f}x '

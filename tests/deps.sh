@@ -23,7 +23,7 @@ libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
 zstd docker-registry skopeo podman conmon slirp4netns containerd"
 
 # Only for `make bench`: the runtimes nsbox is measured against.
-BENCH="hyperfine bubblewrap crun"
+BENCH="hyperfine bubblewrap crun runc"
 
 want=$REQUIRED
 case "${1-}" in
