@@ -8,6 +8,7 @@
 #include "cli/gitid.h"
 #include "cli/join.h"
 #include "cli/drift.h"
+#include "cli/caps.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -41,6 +42,8 @@ struct run_opts
   const char *pull;    /* --pull always|missing|never */
   bool detach;         /* -d */
   bool recreate;       /* --recreate */
+  char **cap_add, **cap_drop; /* --cap-add, --cap-drop: CAP_X names */
+  size_t n_cap_add, n_cap_drop;
   char **binds;        /* -v: source, destination, ro|rw triples */
   size_t n_binds;
   char **args;
@@ -71,6 +74,9 @@ run_usage (FILE *out)
          "nsbox's runtime dir)\n"
          "      --recreate        restart a running sandbox with these "
          "options\n"
+         "      --cap-add CAP, --cap-drop CAP\n"
+         "                        capabilities of root in the sandbox "
+         "(ALL for all)\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
          "See nsbox-run(1).\n",
@@ -212,6 +218,8 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "env-file", required_argument, NULL, 'E' },
           { "volume", required_argument, NULL, 'v' },
           { "recreate", no_argument, NULL, 'R' },
+          { "cap-add", required_argument, NULL, 'A' },
+          { "cap-drop", required_argument, NULL, 'D' },
           { "detach", no_argument, NULL, 'd' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
@@ -240,6 +248,27 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
       case 'R':
         o->recreate = true;
         break;
+      case 'A':
+      case 'D':
+        {
+          char *cap = sb_cap_name (optarg, err);
+          char ***v = c == 'A' ? &o->cap_add : &o->cap_drop;
+          size_t *n = c == 'A' ? &o->n_cap_add : &o->n_cap_drop;
+          char **nv;
+          if (cap == NULL)
+            return nb_error_wrap (err, "run: %s",
+                                  c == 'A' ? "--cap-add" : "--cap-drop");
+          nv = realloc (*v, (*n + 2) * sizeof (char *));
+          if (nv == NULL)
+            {
+              free (cap);
+              return nb_error_make (err, ENOMEM, "run");
+            }
+          *v = nv;
+          nv[(*n)++] = cap;
+          nv[*n] = NULL;
+          break;
+        }
       case 'e':
         if (add_env_arg (o, optarg, "-e", err) < 0)
           return -1;
@@ -557,7 +586,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   options = sb_run_options (o.credentials ? o.credentials : "sandbox",
                             (const char *const *) o.binds,
                             o.allow_nested || prof->allow_nested, o.seccomp,
-                            o.env);
+                            o.env, o.cap_add, o.cap_drop);
   if (options == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
@@ -677,6 +706,9 @@ start:
       goto out;
   }
 planned:
+  if ((o.cap_add || o.cap_drop)
+      && sb_caps_adjust (json, o.cap_add, o.cap_drop, err) < 0)
+    goto out;
   /* The plan is a standard config.json: kept in the sandbox's runtime dir
    * for inspection, and executed by the same engine as `nsbox oci`. */
   text = json_dumps (json, JSON_INDENT (2));
@@ -722,6 +754,8 @@ out:
   json_decref (options);
   nb_free_strvp (&o.env);
   nb_free_strvp (&o.binds);
+  nb_free_strvp (&o.cap_add);
+  nb_free_strvp (&o.cap_drop);
   sb_sandbox_free (sb);
   sb_profile_free (prof);
   return ret;

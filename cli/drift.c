@@ -6,9 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+static json_t *
+strv_json (char *const *v)
+{
+  json_t *a = json_array ();
+  for (; v && *v; v++)
+    json_array_append_new (a, json_string (*v));
+  return a;
+}
+
 json_t *
 sb_run_options (const char *credentials, const char *const *binds,
-                bool nested, const char *seccomp, char *const *env)
+                bool nested, const char *seccomp, char *const *env,
+                char *const *cap_add, char *const *cap_drop)
 {
   json_t *vols = json_array (), *names = json_array ();
 
@@ -18,9 +28,11 @@ sb_run_options (const char *credentials, const char *const *binds,
   for (char *const *e = env; e && *e; e++)
     json_array_append_new (names,
                            json_stringn (*e, strcspn (*e, "=")));
-  return json_pack ("{s:s, s:o, s:b, s:s, s:o}", "credentials", credentials,
-                    "volumes", vols, "allow_nested", nested, "seccomp",
-                    seccomp ? seccomp : "default", "env", names);
+  return json_pack ("{s:s, s:o, s:b, s:s, s:o, s:o, s:o}", "credentials",
+                    credentials, "volumes", vols, "allow_nested", nested,
+                    "seccomp", seccomp ? seccomp : "default", "env", names,
+                    "cap_add", strv_json (cap_add), "cap_drop",
+                    strv_json (cap_drop));
 }
 
 static char *
@@ -43,6 +55,8 @@ sb_options_drift (json_t *recorded, json_t *now)
                { "credentials", "--credentials" },
                { "allow_nested", "--allow-nested" },
                { "seccomp", "--security-opt seccomp" },
+               { "cap_add", "--cap-add" },
+               { "cap_drop", "--cap-drop" },
                { NULL, NULL } };
   char *text = NULL;
   size_t len = 0;

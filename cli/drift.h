@@ -11,8 +11,8 @@
 /* The options of a start that shape the sandbox (not the command or its
  * environment, which a joined process takes anew). */
 json_t *sb_run_options (const char *credentials, const char *const *binds,
-                        bool nested, const char *seccomp,
-                        char *const *env);
+                        bool nested, const char *seccomp, char *const *env,
+                        char *const *cap_add, char *const *cap_drop);
 /* NULL when NOW asks for what RECORDED has (keys of RECORDED missing from
  * NOW and env names aside); else a description, "-v ...: now X, running
  * with Y; ...", to free. */

@@ -22,8 +22,33 @@ struct create_opts
 {
   const char *bundle, *pid_file, *console_socket;
   bool detach;
+  unsigned preserve_fds;
   const char *id;
 };
+
+/* --preserve-fds N: the caller's fds 3 .. 3 + N - 1 go to the process. */
+static int
+parse_preserve (const char *arg, unsigned *out, nb_error_t *err)
+{
+  char *end;
+  unsigned long n;
+
+  errno = 0;
+  n = strtoul (arg, &end, 10);
+  if (errno || *end || end == arg || n > 4096)
+    return nb_error_make (err, 0, "--preserve-fds %s: expects a count (0 "
+                                  "to 4096)",
+                          arg);
+  /* Every one of them must be open now: else a descriptor nsbox opens
+   * later could take a free number among them and be handed on. */
+  for (unsigned long fd = 3; fd < 3 + n; fd++)
+    if (fcntl ((int) fd, F_GETFD) < 0)
+      return nb_error_make (err, 0, "--preserve-fds %s: descriptor %lu is "
+                                    "not open",
+                            arg, fd);
+  *out = (unsigned) n;
+  return 0;
+}
 
 static int
 parse_create (int argc, char **argv, bool is_run, struct create_opts *o,
@@ -57,9 +82,8 @@ parse_create (int argc, char **argv, bool is_run, struct create_opts *o,
         o->console_socket = optarg;
         break;
       case 'P':
-        if (strcmp (optarg, "0") != 0)
-          return nb_error_make (err, ENOTSUP, "%s: --preserve-fds %s",
-                                argv[0], optarg);
+        if (parse_preserve (optarg, &o->preserve_fds, err) < 0)
+          return -1;
         break;
       case 'd':
         if (!is_run)
@@ -137,6 +161,7 @@ create_or_run (const struct oci_global *g, int argc, char **argv,
     return -1;
   if (load_bundle (o.bundle, &bundle, &spec, err) < 0)
     return -1;
+  spec->preserve_fds = o.preserve_fds;
   if (make_state_dir (g, o.id, &dir, err) < 0)
     return -1;
   co.state_dir = dir;
@@ -419,6 +444,7 @@ oci_exec (const struct oci_global *g, int argc, char **argv, nb_error_t *err)
   struct rt_state st;
   struct rt_exec_opts eo = { 0 };
   const char *id;
+  unsigned preserve = 0;
   int c, status = 0;
 
   opterr = 0;
@@ -454,9 +480,8 @@ oci_exec (const struct oci_global *g, int argc, char **argv, nb_error_t *err)
         o.console_socket = optarg;
         break;
       case 'F':
-        if (strcmp (optarg, "0") != 0)
-          return nb_error_make (err, ENOTSUP, "exec: --preserve-fds %s",
-                                optarg);
+        if (parse_preserve (optarg, &preserve, err) < 0)
+          return -1;
         break;
       case 'n': /* the process's own noNewPrivileges holds either way */
       case 'C':
@@ -492,6 +517,7 @@ oci_exec (const struct oci_global *g, int argc, char **argv, nb_error_t *err)
       return nb_error_wrap (err, "exec %s", id);
     }
   rt_state_clear (&st);
+  spec->preserve_fds = preserve;
   if (spec->terminal && o.detach && o.console_socket == NULL)
     return nb_error_make (err, 0, "exec %s: a detached terminal needs "
                                   "--console-socket",

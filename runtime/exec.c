@@ -43,6 +43,11 @@ process_main (const struct rt_spec *spec, int sock, const sigset_t *mask,
       rt_sync_send_error (sock, &err);
       _exit (NB_EXIT_FAILED);
     }
+  if (rt_init_set_oom_score_adj (spec, &err) < 0)
+    {
+      rt_sync_send_error (sock, &err);
+      _exit (NB_EXIT_FAILED);
+    }
   if (spec->terminal
       && rt_init_open_pty (sock, slave, sizeof slave, winsize, &err) < 0)
     {

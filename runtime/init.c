@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -65,19 +66,52 @@ rt_init_open_pty (int sock, char *slave, size_t size, unsigned winsize,
  * closes on exec (the sync socket already does, and must live until then
  * to carry an exec error back). */
 static int
-close_inherited_fds (nb_error_t *err)
+close_inherited_fds (unsigned preserve, nb_error_t *err)
 {
-  if (syscall (SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+  /* --preserve-fds: 3 .. 3 + PRESERVE - 1 stay open across exec. */
+  for (unsigned fd = 3; fd < 3 + preserve; fd++)
+    {
+      int fl = fcntl ((int) fd, F_GETFD);
+      if (fl >= 0)
+        fcntl ((int) fd, F_SETFD, fl & ~FD_CLOEXEC);
+    }
+  if (syscall (SYS_close_range, 3U + preserve, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
     return 0;
   if (errno != ENOSYS && errno != EINVAL)
     return nb_error_make (err, errno, "close the descriptors nsbox inherited");
   /* Kernels before 5.11: one by one. */
-  for (int fd = 3; fd < 65536; fd++)
+  for (int fd = 3 + (int) preserve; fd < 65536; fd++)
     {
       int fl = fcntl (fd, F_GETFD);
       if (fl >= 0 && !(fl & FD_CLOEXEC))
         fcntl (fd, F_SETFD, fl | FD_CLOEXEC);
     }
+  return 0;
+}
+
+/* process.oomScoreAdj.  Raising it needs no privilege; lowering it needs
+ * CAP_SYS_RESOURCE, which a rootless container has not: said then.  It must
+ * be written while the process is dumpable (else its /proc files are
+ * root's), and children inherit it. */
+int
+rt_init_set_oom_score_adj (const struct rt_spec *spec, nb_error_t *err)
+{
+  char v[16];
+  int fd, n;
+
+  if (!spec->has_oom_score_adj)
+    return 0;
+  fd = open ("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  n = snprintf (v, sizeof v, "%d", spec->oom_score_adj);
+  if (fd < 0 || write (fd, v, (size_t) n) != n)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      return nb_error_make (err, e, "set oomScoreAdj to %d",
+                            spec->oom_score_adj);
+    }
+  close (fd);
   return 0;
 }
 
@@ -127,8 +161,10 @@ rt_init_agent_main (const struct rt_spec *spec, int sock, const char *slave,
         }
       close (fd);
     }
-  if (close_inherited_fds (&err) < 0)
+  if (close_inherited_fds (spec->preserve_fds, &err) < 0)
     fail (sock, &err);
+  if (spec->umask >= 0)
+    umask ((mode_t) spec->umask);
   /* The filter goes last, so that setting up needs nothing it denies --
    * unless no_new_privs is off: then loading it needs CAP_SYS_ADMIN, which
    * only the process before it drops its capabilities has. */
@@ -392,6 +428,8 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
    * its memory, take its fds or reopen /proc/1/exe -- nsbox's binary on the
    * host (CVE-2019-5736): init is not dumpable, so all of that needs
    * CAP_SYS_PTRACE where nsbox was started. */
+  if (rt_init_set_oom_score_adj (spec, &err) < 0)
+    fail (sock, &err);
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     {
       nb_error_make (&err, errno, "make the sandbox's init undumpable");

@@ -38,6 +38,8 @@ __attribute__ ((noreturn)) void rt_init_main (const struct rt_spec *spec,
                                                const struct rt_seccomp *seccomp,
                                                const struct rt_init_opts *o);
 
+/* Apply process.oomScoreAdj to this process (and so its children). */
+int rt_init_set_oom_score_adj (const struct rt_spec *spec, nb_error_t *err);
 /* Open a pty in the container's devpts, of WINSIZE (rows << 16 | cols; 0:
  * the kernel's default), and send its master over SOCK; SLAVE gets its
  * path. */

@@ -352,6 +352,24 @@ parse_process (json_t *p, struct rt_spec *s, nb_error_t *err)
     return nb_error_make (err, 0,
                           "config.json: process.cwd must be an absolute path");
   s->no_new_privileges = json_is_true (json_object_get (p, "noNewPrivileges"));
+  s->umask = -1;
+  if ((j = json_object_get (user, "umask")) != NULL)
+    {
+      if (!json_is_integer (j) || json_integer_value (j) < 0
+          || json_integer_value (j) > 0777)
+        return nb_error_make (err, 0, "config.json: process.user.umask: "
+                                      "expects 0 to 0777");
+      s->umask = (int) json_integer_value (j);
+    }
+  if ((j = json_object_get (p, "oomScoreAdj")) != NULL)
+    {
+      if (!json_is_integer (j) || json_integer_value (j) < -1000
+          || json_integer_value (j) > 1000)
+        return nb_error_make (err, 0, "config.json: process.oomScoreAdj: "
+                                      "expects -1000 to 1000");
+      s->has_oom_score_adj = true;
+      s->oom_score_adj = (int) json_integer_value (j);
+    }
   if (str_array (json_object_get (p, "args"), "process.args", &s->args, err)
       < 0)
     return -1;

@@ -51,6 +51,12 @@ struct rt_spec
   const char **env;  /* NULL-terminated */
   const char *cwd;
   bool no_new_privileges;
+  int umask;            /* process.user.umask, or -1 */
+  bool has_oom_score_adj;
+  int oom_score_adj;    /* process.oomScoreAdj */
+  /* Not of config.json: the caller's descriptors 3 .. 3 + N - 1 that the
+   * process keeps (runc's --preserve-fds). */
+  unsigned preserve_fds;
   /* Capability sets as libcap values; -1 terminated. */
   int *caps_bounding, *caps_effective, *caps_permitted, *caps_inheritable,
       *caps_ambient;

@@ -497,3 +497,45 @@ PY
   [[ $stderr == *"hooks.preStart: not a kind of hook"* ]] || { _show_run; false; }
   [[ ! -e $ROOT/h6 ]]
 }
+
+@test "--preserve-fds hands the caller's descriptors 3 on to the process, and no others" {
+  make_bundle "$TEST_DIR/b" 'cat <&3; ls /proc/self/fd | tr "\n" " "'
+  echo passed-on >"$U/f3"
+  echo kept-back >"$U/f4"
+  chown "$TEST_UID:$TEST_GID" "$U/f3" "$U/f4"
+  run --separate-stderr as_user sh -c 'exec 3<"$1" 4<"$2"; exec "$3" oci --root "$4" run --preserve-fds 1 -b "$5" p1' \
+    sh "$U/f3" "$U/f4" "$NSBOX" "$ROOT" "$TEST_DIR/b"
+  assert_status 0
+  assert_equal "${lines[0]}" passed-on
+  # ls's own directory descriptor is the one after 3.
+  [[ ${lines[1]} == "0 1 2 3 "* && ${lines[1]} != *" 5 "* ]] || { _show_run; false; }
+  [[ $(wc -w <<<"${lines[1]}") == 5 ]] || { _show_run; false; }
+  # bats keeps its own output on 3: closed, so 3 is a gap.
+  run --separate-stderr as_user sh -c 'exec 3<&- 4<"$1"; exec "$2" oci --root "$3" run --preserve-fds 2 -b "$4" p2' \
+    sh "$U/f4" "$NSBOX" "$ROOT" "$TEST_DIR/b"
+  assert_status 125
+  [[ $stderr == *"--preserve-fds 2: descriptor 3 is not open"* ]] || { _show_run; false; }
+}
+
+@test "process.user.umask and process.oomScoreAdj are applied; a lower oomScoreAdj than allowed is an error" {
+  make_bundle "$TEST_DIR/b" 'umask; cat /proc/self/oom_score_adj'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"]["user"]["umask"] = 0o27
+c["process"]["oomScoreAdj"] = 500
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" u1
+  assert_status 0
+  assert_equal "${lines[0]}" 0027
+  assert_equal "${lines[1]}" 500
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["process"]["oomScoreAdj"] = -900
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" u2
+  assert_status 125
+  [[ $stderr == *"set oomScoreAdj to -900"* ]] || { _show_run; false; }
+}
