@@ -3,6 +3,8 @@
 #include "runtime/base/cleanup.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdbool.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statfs.h>
 #include <linux/magic.h>
 #include <sys/syscall.h>
@@ -423,6 +426,110 @@ mount_overlay_root (const char *root, const struct rt_mount *m,
   return -1;
 }
 
+/* linux.devices: a node the standard /dev already has is left alone;
+ * others are made with mknod where nsbox may (no user namespace of the
+ * container's: root), and bound from the host's node of the same path and
+ * number in a user namespace, where mknod is refused (crun's way). */
+static int
+make_devices (int rootfd, const struct rt_spec *spec, nb_error_t *err)
+{
+  bool userns = (spec->clone_flags & CLONE_NEWUSER) != 0;
+  size_t i;
+  json_t *d;
+
+  json_array_foreach (spec->devices, i, d)
+  {
+    const char *path = json_string_value (json_object_get (d, "path"));
+    char type = json_string_value (json_object_get (d, "type"))[0];
+    unsigned major = (unsigned) json_integer_value (json_object_get (d, "major"));
+    unsigned minor = (unsigned) json_integer_value (json_object_get (d, "minor"));
+    json_t *jm = json_object_get (d, "fileMode");
+    mode_t mode = jm ? (mode_t) json_integer_value (jm) & 07777 : 0666;
+    mode_t kind = type == 'b' ? S_IFBLK : type == 'p' ? S_IFIFO : S_IFCHR;
+    dev_t rdev = makedev (major, minor);
+    cleanup_close int have = openat2_in_root (rootfd, path, O_PATH);
+    cleanup_close int parent = -1, dest = -1;
+    cleanup_free char *dir = strdup (path);
+    const char *name = strrchr (path, '/') + 1;
+    struct stat st;
+
+    if (have >= 0 && fstat (have, &st) == 0 && (st.st_mode & S_IFMT) == kind
+        && (kind == S_IFIFO || st.st_rdev == rdev))
+      continue;
+    if (dir == NULL)
+      return nb_error_make (err, ENOMEM, "devices");
+    *strrchr (dir, '/') = '\0';
+    if (!userns || kind == S_IFIFO)
+      {
+        cleanup_close int p = rt_open_in_root (rootfd, dir[0] ? dir : "/",
+                                               'd', err);
+        cleanup_close int pd = -1;
+        char at[64];
+        if (p < 0)
+          return nb_error_wrap (err, "device %s", path);
+        snprintf (at, sizeof at, "/proc/self/fd/%d", p);
+        pd = open (at, O_DIRECTORY | O_CLOEXEC);
+        if (pd < 0 || mknodat (pd, name, kind | mode, rdev) < 0)
+          return nb_error_make (err, errno, "mknod %s", path);
+        if (fchownat (pd, name,
+                      (uid_t) json_integer_value (json_object_get (d, "uid")),
+                      (gid_t) json_integer_value (json_object_get (d, "gid")),
+                      AT_SYMLINK_NOFOLLOW)
+            < 0)
+          return nb_error_make (err, errno, "chown %s", path);
+        continue;
+      }
+    if (stat (path, &st) < 0 || (st.st_mode & S_IFMT) != kind
+        || st.st_rdev != rdev)
+      {
+        nb_error_make (err, 0, "device %s (%c %u:%u): the host has no such "
+                               "node to bind",
+                       path, type, major, minor);
+        return nb_error_hint (err, "in a user namespace device nodes cannot "
+                                   "be made, only bound from the host's");
+      }
+    dest = rt_open_in_root (rootfd, path, 'f', err);
+    if (dest < 0)
+      return nb_error_wrap (err, "device %s", path);
+    if (bind_tree (-1, path, dest, path, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,
+                   false, err)
+        < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* linux.sysctl, through the container's own /proc (the kernel says which
+ * are the container's to set: those of its namespaces). */
+static int
+apply_sysctl (int rootfd, const struct rt_spec *spec, nb_error_t *err)
+{
+  const char *key;
+  json_t *v;
+
+  json_object_foreach (spec->sysctl, key, v)
+  {
+    char path[512];
+    const char *val = json_string_value (v);
+    int n = snprintf (path, sizeof path, "/proc/sys/%s", key), fd;
+    if (n >= (int) sizeof path)
+      return nb_error_make (err, ENAMETOOLONG, "sysctl %s", key);
+    for (char *p = path + 10; *p; p++)
+      if (*p == '.')
+        *p = '/';
+    fd = openat2_in_root (rootfd, path, O_WRONLY);
+    if (fd < 0 || write (fd, val, strlen (val)) != (ssize_t) strlen (val))
+      {
+        int e = errno;
+        if (fd >= 0)
+          close (fd);
+        return nb_error_make (err, e, "sysctl %s=%s", key, val);
+      }
+    close (fd);
+  }
+  return 0;
+}
+
 int
 rt_rootfs_setup (const struct rt_spec *spec,
                  int (*before_pivot) (void *arg, nb_error_t *err), void *arg,
@@ -453,6 +560,10 @@ rt_rootfs_setup (const struct rt_spec *spec,
     if (do_mount (rootfd, &spec->mounts[i], err) < 0)
       return -1;
   if (has_mount_at (spec, "/dev") && setup_dev (rootfd, err) < 0)
+    return -1;
+  if (spec->devices && make_devices (rootfd, spec, err) < 0)
+    return -1;
+  if (spec->sysctl && apply_sysctl (rootfd, spec, err) < 0)
     return -1;
   if (mask_paths (rootfd, spec->masked_paths, err) < 0
       || readonly_paths (rootfd, spec->readonly_paths, err) < 0)

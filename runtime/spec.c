@@ -426,6 +426,41 @@ parse_process (json_t *p, struct rt_spec *s, nb_error_t *err)
   return 0;
 }
 
+/* linux.devices: {path, type (c, b, u, p), major, minor, fileMode, uid,
+ * gid}. */
+static int
+parse_devices (json_t *arr, struct rt_spec *s, nb_error_t *err)
+{
+  size_t i;
+  json_t *d;
+
+  if (arr == NULL)
+    return 0;
+  if (!json_is_array (arr))
+    return nb_error_make (err, 0, "config.json: linux.devices: not an "
+                                  "array");
+  json_array_foreach (arr, i, d)
+  {
+    const char *path = get_str (d, "path"), *type = get_str (d, "type");
+    if (path == NULL || path[0] != '/' || strstr (path, "/../"))
+      return nb_error_make (err, 0, "config.json: linux.devices[%zu]: path "
+                                    "must be an absolute path",
+                            i);
+    if (type == NULL || strlen (type) != 1 || !strchr ("cbup", type[0]))
+      return nb_error_make (err, 0, "config.json: linux.devices[%zu] %s: "
+                                    "type must be c, b, u or p",
+                            i, path);
+    if (type[0] != 'p'
+        && (!json_is_integer (json_object_get (d, "major"))
+            || !json_is_integer (json_object_get (d, "minor"))))
+      return nb_error_make (err, 0, "config.json: linux.devices[%zu] %s: "
+                                    "needs major and minor",
+                            i, path);
+  }
+  s->devices = arr;
+  return 0;
+}
+
 int
 rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
                    nb_error_t *err)
@@ -480,6 +515,23 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
                     &s->readonly_paths, err)
              < 0)
     return -1;
+  if (parse_devices (json_object_get (linux_, "devices"), s, err) < 0)
+    return -1;
+  s->sysctl = json_object_get (linux_, "sysctl");
+  if (s->sysctl)
+    {
+      const char *k;
+      json_t *v;
+      if (!json_is_object (s->sysctl))
+        return nb_error_make (err, 0, "config.json: linux.sysctl: not an "
+                                      "object");
+      json_object_foreach (s->sysctl, k, v)
+      if (!json_is_string (v) || strstr (k, "..") || strchr (k, '/')
+          || k[0] == '.' || k[0] == '\0')
+        return nb_error_make (err, 0, "config.json: linux.sysctl: %s: not a "
+                                      "key and string value",
+                              k);
+    }
   s->hooks = json_object_get (json, "hooks");
   if (rt_hooks_check (s->hooks, err) < 0)
     return -1;

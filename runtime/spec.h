@@ -82,6 +82,8 @@ struct rt_spec
   unsigned long rootfs_propagation;
   json_t *seccomp; /* linux.seccomp (borrowed), or NULL */
   json_t *hooks;   /* hooks (borrowed, checked), or NULL */
+  json_t *devices; /* linux.devices (borrowed, checked), or NULL */
+  json_t *sysctl;  /* linux.sysctl (borrowed, checked), or NULL */
 };
 
 /* Parse a config.json document; takes a reference on JSON.  BUNDLE resolves

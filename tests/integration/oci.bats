@@ -539,3 +539,66 @@ PY
   assert_status 125
   [[ $stderr == *"set oomScoreAdj to -900"* ]] || { _show_run; false; }
 }
+
+@test "linux.sysctl sets the container's own sysctls; one of the host's is refused naming it" {
+  make_bundle "$TEST_DIR/b" 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "80"}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" s1
+  assert_status 0
+  assert_equal "$output" 80
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["linux"]["sysctl"] = {"kernel.panic": "1"}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" s2
+  assert_status 125
+  [[ $stderr == *"sysctl kernel.panic=1: "* ]] || { _show_run; false; }
+}
+
+@test "linux.devices: rootless, a host node is bound in; one the host has not is refused saying why" {
+  [[ -c /dev/net/tun ]] || skip "this host has no /dev/net/tun to bind"
+  make_bundle "$TEST_DIR/b" 'ls -l /dev/net/tun'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["devices"] = [{"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 438}]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" d1
+  assert_status 0
+  [[ $output == c*" 10, "*200* ]] || { _show_run; false; }
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["devices"] = [{"path": "/dev/nsbox-not-on-host", "type": "c", "major": 1, "minor": 3}]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" d2
+  assert_status 125
+  [[ $stderr == *"device /dev/nsbox-not-on-host (c 1:3): the host has no such node to bind"* ]] || { _show_run; false; }
+}
+
+@test "linux.devices as root: the node is made with its mode and owner" {
+  local b=$TEST_DIR/rb c
+  mkdir -p "$b/rootfs/bin"
+  cp /bin/busybox "$b/rootfs/bin/"
+  for c in sh ls; do ln -sf busybox "$b/rootfs/bin/$c"; done
+  (cd "$b" && "$NSBOX" oci spec)
+  python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].update(terminal=False, args=["ls", "-ln", "/dev/mynull"])
+c["linux"]["devices"] = [{"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+                          "fileMode": 384, "uid": 7, "gid": 8}]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr timeout 60 "$NSBOX" oci --root "$TEST_DIR/root-state" run -b "$b" r-dev
+  assert_status 0
+  [[ $output == "crw-------"*" 7 "*" 8 "*" 1, "*"3 "* ]] || { _show_run; false; }
+}
