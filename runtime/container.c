@@ -78,13 +78,19 @@ clone_error (int e, nb_error_t *err)
 static int
 join_namespaces (const struct rt_spec *spec, nb_error_t *err)
 {
-  for (size_t i = 0; i < spec->n_joins; i++)
-    {
-      cleanup_close int fd = open (spec->joins[i].path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || setns (fd, spec->joins[i].flag) < 0)
-        return nb_error_make (err, errno, "join the namespace at %s",
-                              spec->joins[i].path);
-    }
+  /* A user namespace first: it gives the capabilities to join the rest
+   * (and to make the container's new ones, which it then owns). */
+  for (int pass = 0; pass < 2; pass++)
+    for (size_t i = 0; i < spec->n_joins; i++)
+      {
+        cleanup_close int fd = -1;
+        if ((spec->joins[i].flag == CLONE_NEWUSER) != (pass == 0))
+          continue;
+        fd = open (spec->joins[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns (fd, spec->joins[i].flag) < 0)
+          return nb_error_make (err, errno, "join the namespace at %s",
+                                spec->joins[i].path);
+      }
   return 0;
 }
 

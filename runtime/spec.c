@@ -240,11 +240,11 @@ parse_namespaces (json_t *arr, struct rt_spec *s, nb_error_t *err)
                             type ? type : "(none)");
     if (get_str (j, "path"))
       {
-        /* Joined from outside before the clone; a user or mount
-         * namespace would have to be entered by the container's own init
-         * (not done yet). */
+        /* Joined from outside before the clone.  A mount namespace is
+         * not: the container's root would be set up -- and pivoted to --
+         * inside a namespace that is someone else's. */
         int flag = ns_types[k].flag;
-        if (flag == CLONE_NEWUSER || flag == CLONE_NEWNS)
+        if (flag == CLONE_NEWNS)
           return nb_error_make (err, ENOTSUP,
                                 "config.json: joining the %s namespace at %s",
                                 type, get_str (j, "path"));
@@ -504,6 +504,10 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
                        &s->n_gid_maps, "gidMappings", err)
              < 0)
     return -1;
+  if ((s->join_flags & CLONE_NEWUSER) && (s->n_uid_maps || s->n_gid_maps))
+    return nb_error_make (err, 0, "config.json: a user namespace joined by "
+                                  "path has its own mappings: give no "
+                                  "uidMappings or gidMappings");
   if ((s->clone_flags & CLONE_NEWUSER) && (!s->n_uid_maps || !s->n_gid_maps))
     return nb_error_make (err, 0,
                           "config.json: a user namespace needs uidMappings "

@@ -374,7 +374,7 @@ EOF2
     unshare -Ur sh "$U/join.sh" none
   assert_status 0
   assert_output_has 203.0.113.7
-  # A user or mount namespace by path is not joined yet: refused, said so.
+  # A mount namespace by path is not joined: refused, said so.
   rm -f "$U/ready"
   run --separate-stderr as_user env U="$U" B="$TEST_DIR/b" NSBOX="$NSBOX" ROOT="$ROOT" \
     unshare -Ur sh "$U/join.sh" mount
@@ -601,4 +601,32 @@ PY
   run --separate-stderr timeout 60 "$NSBOX" oci --root "$TEST_DIR/root-state" run -b "$b" r-dev
   assert_status 0
   [[ $output == "crw-------"*" 7 "*" 8 "*" 1, "*"3 "* ]] || { _show_run; false; }
+}
+
+@test "a user namespace given by path is joined: the container's ids are that namespace's" {
+  make_bundle "$TEST_DIR/b" 'cat /proc/self/uid_map; id -u'
+  as_user_bg "$U/holder.out" unshare -Ur sh -c 'echo ready; exec sleep 60'
+  wait_for_output "$U/holder.out" ready 10
+  python3 - "$TEST_DIR/b/config.json" "/proc/$BG_PID/ns/user" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "user"]
+c["linux"]["namespaces"].append({"type": "user", "path": sys.argv[2]})
+c["linux"].pop("uidMappings"); c["linux"].pop("gidMappings")
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" ju1
+  assert_status 0
+  [[ ${lines[0]} =~ ^\ +0\ +$TEST_UID\ +1$ ]] || { _show_run; false; }
+  assert_equal "${lines[1]}" 0
+  # Its own mappings besides are a contradiction.
+  python3 - "$TEST_DIR/b/config.json" "$TEST_UID" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["uidMappings"] = c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": int(sys.argv[2]), "size": 1}]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" ju2
+  assert_status 125
+  [[ $stderr == *"a user namespace joined by path has its own mappings"* ]] || { _show_run; false; }
 }
