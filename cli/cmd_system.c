@@ -90,7 +90,7 @@ cmd_system (int argc, char **argv)
     {
       nb_error_make (&err, 0, "system reset: the sandbox %s is running",
                      running);
-      nb_error_hint (&err, "end its nsbox run first");
+      nb_error_hint (&err, "stop it first (nsbox stop %s)", running);
       return nb_error_report (&err);
     }
   if (!force)

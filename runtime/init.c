@@ -256,6 +256,28 @@ start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
   return agent;
 }
 
+/* Our own namespaces, for `exec` to join (init's /proc/self is init in any
+ * /proc: the container's, or the one above bound in when nested). */
+static int
+open_namespaces (struct init *in, nb_error_t *err)
+{
+  for (int i = 0; i < RT_N_NS; i++)
+    {
+      char path[64];
+      int fd;
+      if (!((in->spec->clone_flags | in->spec->join_flags)
+            & rt_ns_order[i].flag))
+        continue;
+      snprintf (path, sizeof path, "/proc/self/ns/%s", rt_ns_order[i].name);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return nb_error_make (err, errno, "open %s", path);
+      in->ns_fds[in->n_ns++] = fd;
+      in->ns_mask |= rt_ns_order[i].flag;
+    }
+  return 0;
+}
+
 /* A request on init.sock.  Only a process outside the container may ask:
  * the agent must not be handed namespaces or start itself again, and a peer
  * in our pid namespace has a pid here (one outside shows as 0).  Without a
@@ -280,6 +302,13 @@ serve (struct init *in, int conn, const char *slave)
   switch (msg.type)
     {
     case RT_REQ_NS:
+      /* Opened on the first request, not on every start: most sandboxes
+       * are never joined. */
+      if (in->n_ns == 0 && open_namespaces (in, &err) < 0)
+        {
+          rt_sync_send_error (conn, &err);
+          break;
+        }
       rt_sync_send_fds (conn, RT_REPLY_OK, in->ns_mask, NULL, in->ns_fds,
                         in->n_ns);
       break;
@@ -370,26 +399,13 @@ init_loop (struct init *in, const char *slave)
     }
 }
 
-/* Our own namespaces, for `exec` to join: opened now, while /proc is still
- * the host's and before anything in the sandbox could interfere. */
-static int
-open_namespaces (struct init *in, nb_error_t *err)
+static bool
+has_proc (const struct rt_spec *spec)
 {
-  for (int i = 0; i < RT_N_NS; i++)
-    {
-      char path[64];
-      int fd;
-      if (!((in->spec->clone_flags | in->spec->join_flags)
-            & rt_ns_order[i].flag))
-        continue;
-      snprintf (path, sizeof path, "/proc/self/ns/%s", rt_ns_order[i].name);
-      fd = open (path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0)
-        return nb_error_make (err, errno, "open %s", path);
-      in->ns_fds[in->n_ns++] = fd;
-      in->ns_mask |= rt_ns_order[i].flag;
-    }
-  return 0;
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    if (strcmp (spec->mounts[i].destination, "/proc") == 0)
+      return true;
+  return false;
 }
 
 static int
@@ -443,7 +459,10 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     }
   if (set_stdio (o->stdio, &err) < 0)
     fail (sock, &err);
-  if (o->listen_fd >= 0 && open_namespaces (&in, &err) < 0)
+
+  /* Without a /proc of its own inside, init opens its namespaces now,
+   * through the host's (else on the first exec: see serve). */
+  if (o->listen_fd >= 0 && !has_proc (spec) && open_namespaces (&in, &err) < 0)
     fail (sock, &err);
 
   /* Leave the host's session: terminal signals then reach the sandbox only
