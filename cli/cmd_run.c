@@ -45,6 +45,7 @@ struct run_opts
   char **cap_add, **cap_drop; /* --cap-add, --cap-drop: CAP_X names */
   size_t n_cap_add, n_cap_drop;
   char **binds;        /* -v: source, destination, ro|rw triples */
+  int *bind_fds;       /* each source, pinned (see pin_path) */
   size_t n_binds;
   char **args;
   int n_args;
@@ -137,6 +138,31 @@ read_env_file (struct run_opts *o, const char *path, nb_error_t *err)
   return 0;
 }
 
+/* Open PATH once, O_PATH (a directory with DIR), and say what it is from
+ * the fd: the checks then apply to exactly what will be mounted, which no
+ * later swap of a path component for a symlink can change. */
+static int
+pin_path (const char *path, bool dir, int *fd, char real[PATH_MAX])
+{
+  char link[64];
+  ssize_t n;
+
+  *fd = open (path, O_PATH | O_CLOEXEC | (dir ? O_DIRECTORY : 0));
+  if (*fd < 0)
+    return -1;
+  snprintf (link, sizeof link, "/proc/self/fd/%d", *fd);
+  n = readlink (link, real, PATH_MAX - 1);
+  if (n <= 0 || real[0] != '/')
+    {
+      close (*fd);
+      *fd = -1;
+      errno = n < 0 ? errno : ENOENT;
+      return -1;
+    }
+  real[n] = '\0';
+  return 0;
+}
+
 /* -v SRC:DEST[:ro|:rw]: SRC a host path that exists (made real: the
  * sandbox binds what it is now), DEST an absolute path inside.  A later -v
  * of the same DEST replaces an earlier one. */
@@ -146,6 +172,7 @@ add_bind_arg (struct run_opts *o, const char *arg, nb_error_t *err)
   cleanup_free char *copy = strdup (arg);
   char real[PATH_MAX], *dest, *mode, **nb;
   const char *how = "rw";
+  int fd, *nfds;
 
   if (copy == NULL)
     return nb_error_make (err, ENOMEM, "run");
@@ -170,7 +197,7 @@ add_bind_arg (struct run_opts *o, const char *arg, nb_error_t *err)
     return nb_error_make (err, 0, "run: -v %s: %s: give an absolute path "
                                   "inside the sandbox (not / and no '..')",
                           arg, dest);
-  if (realpath (copy, real) == NULL)
+  if (pin_path (copy, false, &fd, real) < 0)
     return nb_error_make (err, errno, "run: -v %s", copy);
   for (size_t i = 0; i < o->n_binds; i++)
     if (strcmp (o->binds[3 * i + 1], dest) == 0)
@@ -180,18 +207,28 @@ add_bind_arg (struct run_opts *o, const char *arg, nb_error_t *err)
           {
             free (s);
             free (m);
+            close (fd);
             return nb_error_make (err, ENOMEM, "run");
           }
         free (o->binds[3 * i]);
         free (o->binds[3 * i + 2]);
+        close (o->bind_fds[i]);
         o->binds[3 * i] = s;
         o->binds[3 * i + 2] = m;
+        o->bind_fds[i] = fd;
         return 0;
       }
   nb = realloc (o->binds, (3 * o->n_binds + 4) * sizeof (char *));
-  if (nb == NULL)
-    return nb_error_make (err, ENOMEM, "run");
-  o->binds = nb;
+  nfds = nb ? realloc (o->bind_fds, (o->n_binds + 1) * sizeof (int)) : NULL;
+  if (nb)
+    o->binds = nb;
+  if (nfds == NULL)
+    {
+      close (fd);
+      return nb_error_make (err, ENOMEM, "run");
+    }
+  o->bind_fds = nfds;
+  nfds[o->n_binds] = fd;
   nb[3 * o->n_binds] = strdup (real);
   nb[3 * o->n_binds + 1] = strdup (dest);
   nb[3 * o->n_binds + 2] = strdup (how);
@@ -334,13 +371,13 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
 /* The workspace as a real path, refused when it would expose the user's home
  * (and so ~/.ssh) or the whole host. */
 static int
-resolve_workspace (const char *given, const char *home, char **out,
+resolve_workspace (const char *given, const char *home, char **out, int *fd,
                    nb_error_t *err)
 {
   char real[PATH_MAX];
   const char *path = given ? given : ".";
 
-  if (realpath (path, real) == NULL)
+  if (pin_path (path, true, fd, real) < 0)
     {
       if (given == NULL)
         return nb_error_make (err, errno, "workspace: the current directory");
@@ -547,7 +584,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   struct rt_spec *spec = NULL;
   json_t *json = NULL, *seccomp = NULL, *options = NULL;
   cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
-                    null_fd = -1;
+                    null_fd = -1, ws_fd = -1;
+  cleanup_free struct rt_bind_fd *pinned = NULL;
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
   int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
@@ -563,7 +601,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   if (sb_profile_load (o.agent ? o.agent : "shell", &prof, err) < 0)
     return -1;
   tmpl = o.template_name ? o.template_name : prof->template_name;
-  if (resolve_workspace (o.workspace, home, &workspace, err) < 0)
+  if (resolve_workspace (o.workspace, home, &workspace, &ws_fd, err) < 0)
     goto out;
   if (sb_sandbox_open (workspace, o.agent ? o.agent : "shell", o.name, tmpl,
                        &sb, err)
@@ -721,6 +759,23 @@ planned:
     }
   if (rt_spec_from_json (json, sb->run_dir, &spec, err) < 0)
     goto out;
+  /* The workspace and the -v sources are mounted from the fds opened when
+   * they were checked. */
+  pinned = calloc (o.n_binds + 1, sizeof *pinned);
+  if (pinned == NULL)
+    {
+      nb_error_make (err, ENOMEM, "run");
+      goto out;
+    }
+  pinned[0].source = workspace;
+  pinned[0].fd = ws_fd;
+  for (size_t i = 0; i < o.n_binds; i++)
+    {
+      pinned[i + 1].source = o.binds[3 * i];
+      pinned[i + 1].fd = o.bind_fds[i];
+    }
+  spec->bind_fds = pinned;
+  spec->n_bind_fds = o.n_binds + 1;
   {
     struct rt_create_opts co = { .state_dir = sb->run_dir,
                                  .id = sb->id,
@@ -754,6 +809,9 @@ out:
   json_decref (options);
   nb_free_strvp (&o.env);
   nb_free_strvp (&o.binds);
+  for (size_t i = 0; i < o.n_binds; i++)
+    close (o.bind_fds[i]);
+  free (o.bind_fds);
   nb_free_strvp (&o.cap_add);
   nb_free_strvp (&o.cap_drop);
   sb_sandbox_free (sb);

@@ -145,15 +145,47 @@ mount_at_fd (const char *source, int fd, const char *dest, const char *type,
 }
 
 static int
-do_mount (int rootfd, const struct rt_mount *m, nb_error_t *err)
+do_mount (int rootfd, const struct rt_spec *spec, const struct rt_mount *m,
+          nb_error_t *err)
 {
   cleanup_close int dest = -1;
+  int srcfd = -1;
   int create = 'd';
 
+  cleanup_close int here = -1;
+
+  for (size_t i = 0; m->bind && i < spec->n_bind_fds; i++)
+    if (strcmp (spec->bind_fds[i].source, m->source) == 0)
+      {
+        /* The fd nsbox pinned belongs to the mount namespace it was opened
+         * in, which open_tree cannot clone from here; so the source is
+         * opened again in ours, with no symlink allowed on the way, and must
+         * be the very same file. */
+        struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+                                .resolve = RESOLVE_NO_SYMLINKS
+                                           | RESOLVE_NO_MAGICLINKS };
+        struct stat pin, now;
+        here = (int) syscall (SYS_openat2, AT_FDCWD, m->source, &how,
+                              sizeof how);
+        if (here < 0 || fstat (spec->bind_fds[i].fd, &pin) < 0
+            || fstat (here, &now) < 0 || pin.st_dev != now.st_dev
+            || pin.st_ino != now.st_ino)
+          {
+            nb_error_make (err, here < 0 ? errno : 0,
+                           "bind %s on %s: it changed while nsbox set the "
+                           "sandbox up",
+                           m->source, m->destination);
+            return nb_error_hint (err, "something swapped it (or a folder "
+                                       "on its path) for another or for a "
+                                       "symlink: not followed");
+          }
+        srcfd = here;
+        break;
+      }
   if (m->bind)
     {
       struct stat st;
-      if (stat (m->source, &st) < 0)
+      if (srcfd >= 0 ? fstat (srcfd, &st) < 0 : stat (m->source, &st) < 0)
         return nb_error_make (err, errno, "bind %s on %s", m->source,
                               m->destination);
       if (!S_ISDIR (st.st_mode))
@@ -165,7 +197,8 @@ do_mount (int rootfd, const struct rt_mount *m, nb_error_t *err)
 
   if (m->bind)
     {
-      if (bind_tree (-1, m->source, dest, m->destination, m->attr_set,
+      if (bind_tree (srcfd, srcfd >= 0 ? NULL : m->source, dest,
+                     m->destination, m->attr_set,
                      m->recursive, err)
           < 0)
         return -1;
@@ -557,7 +590,7 @@ rt_rootfs_setup (const struct rt_spec *spec,
     return nb_error_make (err, errno, "open the rootfs %s", spec->root_path);
 
   for (size_t i = first; i < spec->n_mounts; i++)
-    if (do_mount (rootfd, &spec->mounts[i], err) < 0)
+    if (do_mount (rootfd, spec, &spec->mounts[i], err) < 0)
       return -1;
   if (has_mount_at (spec, "/dev") && setup_dev (rootfd, err) < 0)
     return -1;

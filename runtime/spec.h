@@ -27,6 +27,12 @@ struct rt_idmap
   uint32_t container_id, host_id, size;
 };
 
+struct rt_bind_fd
+{
+  const char *source;
+  int fd;
+};
+
 struct rt_rlimit
 {
   int resource;
@@ -57,6 +63,11 @@ struct rt_spec
   /* Not of config.json: the caller's descriptors 3 .. 3 + N - 1 that the
    * process keeps (runc's --preserve-fds). */
   unsigned preserve_fds;
+  /* Not of config.json either: bind sources the caller opened (O_PATH) when
+   * it checked them, mounted from those fds -- a path swapped for a symlink
+   * since cannot redirect the mount (the CVE-2021-30465 class). */
+  const struct rt_bind_fd *bind_fds;
+  size_t n_bind_fds;
   /* Capability sets as libcap values; -1 terminated. */
   int *caps_bounding, *caps_effective, *caps_permitted, *caps_inheritable,
       *caps_ambient;

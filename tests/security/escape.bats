@@ -10,6 +10,7 @@
 
 bats_require_minimum_version 1.5.0
 load ../integration/helpers
+load ../integration/registry
 
 setup() {
   nsbox_setup
@@ -405,4 +406,34 @@ print("alive")
 EOF'
   assert_status 0
   assert_equal "$output" "$(printf '6 0 0\n8 0 0\n7 0 0\nalive')"
+}
+
+# --- bind sources swapped while nsbox sets up ----------------------------------
+
+@test "a workspace whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] ||
+    skip "needs newuidmap (run only with subordinate ids) as the moment to swap the path, between nsbox's check and its mount"
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  # $base/flip holds the workspace; evil/ws is the secret.  newuidmap --
+  # found in the user's PATH, run after nsbox checked the workspace and
+  # before it mounts it -- swaps flip for a symlink to evil first.
+  local base=$TEST_HOME/race
+  mkdir -p "$base/flip/ws" "$base/evil/ws" "$base/bin"
+  echo workspace >"$base/flip/ws/what"
+  echo SECRET >"$base/evil/ws/what"
+  cat >"$base/bin/newuidmap" <<EOF2
+#!/bin/sh
+[ -L "$base/flip" ] || { mv "$base/flip" "$base/flip.real" && ln -s evil "$base/flip"; }
+exec /usr/bin/newuidmap "\$@"
+EOF2
+  chmod 755 "$base/bin/newuidmap"
+  chown -R "$TEST_UID:$TEST_GID" "$base"
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+    "$NSBOX" run -w "$base/flip/ws" -t localhost/oci:latest shell -- -c 'echo "$PWD $(cat what)"'
+  [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
+  [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"bind $base/flip/ws on $base/flip/ws: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
 }
