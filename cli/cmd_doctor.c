@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "runtime/cgroup.h"
 #include "cli/subid.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/error.h"
@@ -726,21 +727,6 @@ check_subids (struct doc_result *r)
 
 /* --- 4. cgroup v2 delegation --- */
 
-static char *
-own_cgroup (void)
-{
-  cleanup_error nb_error_t err = NULL;
-  cleanup_free char *buf = NULL;
-  char *save = NULL;
-
-  if (nb_read_file ("/proc/self/cgroup", &buf, NULL, &err) < 0)
-    return NULL;
-  for (char *line = strtok_r (buf, "\n", &save); line;
-       line = strtok_r (NULL, "\n", &save))
-    if (strncmp (line, "0::", 3) == 0)
-      return strdup (line + 3);
-  return NULL;
-}
 
 static void
 delegation_hint (struct doc_result *r)
@@ -762,12 +748,7 @@ check_cgroup (struct doc_result *r)
   static const char *const wanted[] = { "memory", "cpu", "pids" };
   struct statfs sfs;
   cleanup_free char *cg = NULL;
-  cleanup_free char *dir = NULL;
-  cleanup_free char *procs = NULL;
-  cleanup_free char *subtree = NULL;
-  cleanup_free char *ctl_path = NULL;
   cleanup_free char *controllers = NULL;
-  cleanup_error nb_error_t err = NULL;
   char missing[64] = "";
 
   if (statfs ("/sys/fs/cgroup", &sfs) < 0)
@@ -795,42 +776,27 @@ check_cgroup (struct doc_result *r)
       return;
     }
 
-  cg = own_cgroup ();
-  if (cg == NULL || cg[0] != '/')
-    {
-      result_set (r, DOC_WARN,
-                  "cgroup v2, but /proc/self/cgroup has no 0:: entry: limits "
-                  "unavailable");
-      return;
-    }
-  dir = nb_path_join ("/sys/fs/cgroup", cg);
-  procs = dir ? nb_path_join (dir, "cgroup.procs") : NULL;
-  subtree = dir ? nb_path_join (dir, "cgroup.subtree_control") : NULL;
-  ctl_path = dir ? nb_path_join (dir, "cgroup.controllers") : NULL;
-  if (procs == NULL || subtree == NULL || ctl_path == NULL)
-    {
-      result_set (r, DOC_WARN, "out of memory");
-      return;
-    }
-
-  /* Delegation means: we may create children (the directory), move
-   * processes (cgroup.procs) and hand them controllers (subtree_control). */
-  if (access (dir, W_OK) < 0 || access (procs, W_OK) < 0
-      || access (subtree, W_OK) < 0)
-    {
-      result_set (r, DOC_WARN,
-                  "cgroup v2, but our cgroup %s is not delegated to us (%s): "
-                  "limits (--memory/--cpus/--pids) unavailable",
-                  cg, strerror (errno));
-      delegation_hint (r);
-      return;
-    }
-
-  if (nb_read_file (ctl_path, &controllers, NULL, &err) < 0)
-    {
-      result_set (r, DOC_WARN, "cgroup v2, %s delegated, but %s", cg, err->msg);
-      return;
-    }
+  /* The runtime's own answer (runtime/cgroup.c): the container's cgroup
+   * goes beside ours, in our cgroup's parent, which we must be able to
+   * write. */
+  {
+    cleanup_free char *why = NULL;
+    cg = rt_cgroup_where (&controllers, &why);
+    if (cg == NULL)
+      {
+        result_set (r, DOC_WARN,
+                    "cgroup v2, but %s: limits (--memory/--cpus/--pids) "
+                    "unavailable",
+                    why ? why : "no delegated cgroup");
+        delegation_hint (r);
+        return;
+      }
+    if (controllers == NULL && (controllers = strdup ("")) == NULL)
+      {
+        result_set (r, DOC_WARN, "out of memory");
+        return;
+      }
+  }
   controllers[strcspn (controllers, "\n")] = '\0';
   for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++)
     {

@@ -43,6 +43,9 @@ struct run_opts
   bool detach;         /* -d */
   bool recreate;       /* --recreate */
   char **cap_add, **cap_drop; /* --cap-add, --cap-drop: CAP_X names */
+  struct rt_cgroup_limits limits; /* --memory, --memory-swap, --cpus,
+                                     --pids-limit */
+  const char *memory_shown;
   size_t n_cap_add, n_cap_drop;
   char **binds;        /* -v: source, destination, ro|rw triples */
   int *bind_fds;       /* each source, pinned (see pin_path) */
@@ -75,6 +78,8 @@ run_usage (FILE *out)
          "nsbox's runtime dir)\n"
          "      --recreate        restart a running sandbox with these "
          "options\n"
+         "      --memory SIZE, --memory-swap SIZE, --cpus N, --pids-limit N\n"
+         "                        resource limits (a delegated cgroup v2)\n"
          "      --cap-add CAP, --cap-drop CAP\n"
          "                        capabilities of root in the sandbox "
          "(ALL for all)\n"
@@ -240,6 +245,33 @@ add_bind_arg (struct run_opts *o, const char *arg, nb_error_t *err)
   return 0;
 }
 
+/* "512m", "2g", "100k", "1048576" -> bytes (docker's units, powers of
+ * 1024). */
+static int
+parse_size (const char *s, int64_t *out)
+{
+  char *end;
+  double v = strtod (s, &end);
+  double mul = 1;
+
+  if (end == s || v < 0)
+    return -1;
+  switch (*end)
+    {
+    case 'b': case 'B': case '\0': break;
+    case 'k': case 'K': mul = 1024.0; break;
+    case 'm': case 'M': mul = 1024.0 * 1024; break;
+    case 'g': case 'G': mul = 1024.0 * 1024 * 1024; break;
+    default: return -1;
+    }
+  if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))
+    return -1;
+  if (v * mul < 4096 || v * mul > 9.0e18)
+    return -1;
+  *out = (int64_t) (v * mul);
+  return 0;
+}
+
 static int
 parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
 {
@@ -256,6 +288,10 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "volume", required_argument, NULL, 'v' },
           { "recreate", no_argument, NULL, 'R' },
           { "cap-add", required_argument, NULL, 'A' },
+          { "memory", required_argument, NULL, 'm' },
+          { "memory-swap", required_argument, NULL, 'S' },
+          { "cpus", required_argument, NULL, 'C' },
+          { "pids-limit", required_argument, NULL, 'P' },
           { "cap-drop", required_argument, NULL, 'D' },
           { "detach", no_argument, NULL, 'd' },
           { "help", no_argument, NULL, 'h' },
@@ -285,6 +321,44 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
       case 'R':
         o->recreate = true;
         break;
+      case 'm':
+      case 'S':
+        {
+          int64_t *v = c == 'm' ? &o->limits.memory : &o->limits.memory_swap;
+          if (parse_size (optarg, v) < 0)
+            {
+              nb_error_make (err, 0, "run: %s %s: expects a size", 
+                             c == 'm' ? "--memory" : "--memory-swap", optarg);
+              return nb_error_hint (err, "bytes, or with k, m or g: 512m, "
+                                         "2g");
+            }
+          if (c == 'm')
+            o->memory_shown = optarg;
+          break;
+        }
+      case 'C':
+        {
+          char *end;
+          double cpus = strtod (optarg, &end);
+          if (*end || end == optarg || !(cpus >= 0.01 && cpus <= 1024))
+            return nb_error_make (err, 0, "run: --cpus %s: expects a number "
+                                          "of CPUs (0.01 to 1024)",
+                                  optarg);
+          o->limits.cpu_period = 100000;
+          o->limits.cpu_quota = (int64_t) (cpus * 100000 + 0.5);
+          break;
+        }
+      case 'P':
+        {
+          char *end;
+          long long n = strtoll (optarg, &end, 10);
+          if (*end || end == optarg || n < 1)
+            return nb_error_make (err, 0, "run: --pids-limit %s: expects a "
+                                          "number of processes",
+                                  optarg);
+          o->limits.pids = n;
+          break;
+        }
       case 'A':
       case 'D':
         {
@@ -574,7 +648,7 @@ detached_stdio (const struct sb_sandbox *sb, int *null_fd, int *out_fd,
 static int
 run (int argc, char **argv, int *status, nb_error_t *err)
 {
-  struct run_opts o = { 0 };
+  struct run_opts o = { .limits = RT_CGROUP_NO_LIMITS };
   struct sb_profile *prof = NULL;
   struct sb_sandbox *sb = NULL;
   cleanup_free char *workspace = NULL, *rootfs = NULL, *bundle = NULL,
@@ -586,6 +660,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
                     null_fd = -1, ws_fd = -1;
   cleanup_free struct rt_bind_fd *pinned = NULL;
+  char cgroup_name[32];
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
   int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
@@ -630,6 +705,14 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       nb_error_make (err, ENOMEM, "run");
       goto out;
     }
+  if (rt_cgroup_any (&o.limits))
+    json_object_set_new (
+        options, "limits",
+        json_pack ("{s:I, s:I, s:I, s:I}", "memory",
+                   (json_int_t) o.limits.memory, "memory_swap",
+                   (json_int_t) o.limits.memory_swap, "pids",
+                   (json_int_t) o.limits.pids, "cpu_quota",
+                   (json_int_t) o.limits.cpu_quota));
   if (sb_join_running (sb->run_dir))
     {
       cleanup_free char *drift
@@ -783,7 +866,12 @@ planned:
                                  .detach = o.detach,
                                  .stdio = { -1, -1, -1 },
                                  .keep_fd = run_lock,
-                                 .release_fd = start_lock };
+                                 .release_fd = start_lock,
+                                 .limits = &o.limits,
+                                 .cgroup_name = cgroup_name,
+                                 .memory_shown = o.memory_shown };
+    snprintf (cgroup_name, sizeof cgroup_name, "nsbox-%s", sb->id);
+    co.name = sb->name;
     if (!o.detach)
       ret = rt_container_run (spec, &co, status, err);
     else if (detached_stdio (sb, &null_fd, &out_fd, err) == 0)

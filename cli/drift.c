@@ -57,6 +57,7 @@ sb_options_drift (json_t *recorded, json_t *now)
                { "seccomp", "--security-opt seccomp" },
                { "cap_add", "--cap-add" },
                { "cap_drop", "--cap-drop" },
+               { "limits", "--memory/--cpus/--pids-limit" },
                { NULL, NULL } };
   char *text = NULL;
   size_t len = 0;
@@ -71,6 +72,17 @@ sb_options_drift (json_t *recorded, json_t *now)
     {
       json_t *was = json_object_get (recorded, keys[i].key);
       json_t *is = json_object_get (now, keys[i].key);
+      /* Limits asked now and none then (or the other way) differ too. */
+      if (strcmp (keys[i].key, "limits") == 0 && (was || is)
+          && !json_equal (was, is))
+        {
+          cleanup_free char *a = is ? shown (is) : strdup ("none");
+          cleanup_free char *b = was ? shown (was) : strdup ("none");
+          fprintf (f, "%s%s: asked %s, running with %s",
+                   ftell (f) > 0 ? "; " : "", keys[i].flag, a ? a : "?",
+                   b ? b : "?");
+          continue;
+        }
       if (was && is && !json_equal (was, is))
         {
           cleanup_free char *a = shown (is), *b = shown (was);

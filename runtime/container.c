@@ -35,12 +35,14 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
  * function with a copy of our memory, already inside the new namespaces, and
  * the pidfd lets us wait without racing a reused pid. */
 static pid_t
-clone_sandbox (int flags, int *pidfd)
+clone_sandbox (int flags, int *pidfd, int cgroup_fd)
 {
   struct clone_args args = {
-    .flags = (uint64_t) flags | CLONE_PIDFD,
+    .flags = (uint64_t) flags | CLONE_PIDFD
+             | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
     .pidfd = (uint64_t) (uintptr_t) pidfd,
     .exit_signal = SIGCHLD,
+    .cgroup = (uint64_t) (cgroup_fd >= 0 ? cgroup_fd : 0),
   };
   return (pid_t) syscall (SYS_clone3, &args, sizeof args);
 }
@@ -131,6 +133,7 @@ struct launch
   pid_t pid;
   int pidfd, master;
   nb_error_t child_err; /* what failed inside, as init reported it */
+  struct rt_cgroup cg;  /* its own cgroup, when limits were asked */
 };
 
 /* Clone the container's init, map its ids, let it set up, and read what it
@@ -166,9 +169,18 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
 
   if (join_namespaces (spec, err) < 0)
     return -1;
-  l->pid = clone_sandbox (spec->clone_flags, &l->pidfd);
+  l->cg.fd = -1;
+  if (o->limits && rt_cgroup_any (o->limits)
+      && rt_cgroup_create (o->cgroup_name ? o->cgroup_name : "nsbox",
+                           o->limits, &l->cg, err)
+             < 0)
+    return -1;
+  l->pid = clone_sandbox (spec->clone_flags, &l->pidfd, l->cg.fd);
   if (l->pid < 0)
-    return clone_error (errno, err);
+    {
+      rt_cgroup_remove (&l->cg);
+      return clone_error (errno, err);
+    }
   if (l->pid == 0)
     {
       close (parent);
@@ -190,7 +202,8 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
    * whose init is gone, which every command reads as stopped. */
   if ((o->state_dir
        && rt_state_write (o->state_dir, o->id, o->bundle, l->pid,
-                          json_object_get (spec->json, "annotations"), err)
+                          json_object_get (spec->json, "annotations"),
+                          l->cg.path, err)
               < 0)
       || (o->pid_file && write_pid_file (o->pid_file, l->pid, err) < 0))
     {
@@ -291,6 +304,11 @@ rt_container_run (const struct rt_spec *spec,
   close (l.pidfd);
   if (opts->state_dir)
     rt_state_remove_own (opts->state_dir, l.pid);
+  if (r == 0 && l.cg.path && rt_cgroup_oom_killed (&l.cg))
+    fprintf (stderr, "nsbox: sandbox %s: killed, out of memory (limit %s)\n",
+             opts->name ? opts->name : opts->id ? opts->id : "?",
+             opts->memory_shown ? opts->memory_shown : "set");
+  rt_cgroup_remove (&l.cg);
   /* A run is create, start and delete: poststop ends it. */
   if (rt_hooks_any (spec->hooks, "poststop"))
     {
@@ -330,12 +348,17 @@ rt_container_create (const struct rt_spec *spec,
   if (l.master >= 0)
     close (l.master);
   close (l.pidfd);
+  /* Detached, the cgroup outlives this process: its path is in the state,
+   * and stop or delete removes it once the init is gone. */
+  if (l.cg.fd >= 0)
+    close (nb_steal_fd (&l.cg.fd));
   if (l.child_err)
     {
       int st;
       /* Init exits after its report: reap it, and no state is left. */
       while (waitpid (l.pid, &st, 0) < 0 && errno == EINTR)
         ;
+      rt_cgroup_remove (&l.cg);
       if (opts->state_dir)
         rt_state_remove (opts->state_dir);
       *err = l.child_err;
@@ -477,25 +500,37 @@ stop_pidfd (int pidfd, int timeout, nb_error_t *err)
   return 0;
 }
 
+/* A detached container's cgroup, once its init is gone. */
+static void
+remove_cgroup_of (const struct rt_state *st)
+{
+  struct rt_cgroup cg = { .fd = -1 };
+  if (st->cgroup == NULL)
+    return;
+  cg.path = strdup (st->cgroup);
+  rt_cgroup_remove (&cg);
+}
+
 int
 rt_container_stop (const char *state_dir, int timeout, nb_error_t *err)
 {
   struct rt_state st;
   cleanup_close int pidfd = -1;
   cleanup_error nb_error_t e = NULL;
+  int r = 0;
 
   if (read_state (state_dir, &st, err) < 0)
     return -1;
-  if (st.status == RT_STATUS_STOPPED)
+  if (st.status != RT_STATUS_STOPPED)
     {
-      rt_state_clear (&st);
-      return 0;
+      pidfd = rt_state_pidfd (&st, &e);
+      if (pidfd >= 0)
+        r = stop_pidfd (pidfd, timeout, err);
     }
-  pidfd = rt_state_pidfd (&st, &e);
+  if (r == 0)
+    remove_cgroup_of (&st);
   rt_state_clear (&st);
-  if (pidfd < 0)
-    return 0; /* it ended meanwhile */
-  return stop_pidfd (pidfd, timeout, err);
+  return r;
 }
 
 int
@@ -525,6 +560,7 @@ rt_container_delete (const char *state_dir, bool force, nb_error_t *err)
           return -1;
         }
     }
+  remove_cgroup_of (&st);
   rt_state_clear (&st);
   /* Its state gone, before delete returns: poststop, whose failure is
    * only said.  The bundle is read while the state still names it. */

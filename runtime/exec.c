@@ -12,6 +12,7 @@
 #include "runtime/terminal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -61,10 +62,15 @@ process_main (const struct rt_spec *spec, int sock, const sigset_t *mask,
 static __attribute__ ((noreturn)) void
 joiner_main (const struct rt_spec *spec, const int *ns_fds, int ns_mask,
              int sock, const sigset_t *mask, const struct rt_seccomp *seccomp,
-             unsigned winsize)
+             unsigned winsize, int cgroup_fd)
 {
   cleanup_error nb_error_t err = NULL;
-  struct clone_args args = { .flags = CLONE_PARENT, .exit_signal = 0 };
+  /* Into the container's cgroup too, when it has one: its limits hold
+   * for what exec starts. */
+  struct clone_args args
+      = { .flags = CLONE_PARENT | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+          .exit_signal = 0,
+          .cgroup = (uint64_t) (cgroup_fd >= 0 ? cgroup_fd : 0) };
   size_t k = 0;
   pid_t pid;
 
@@ -126,7 +132,7 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
 {
   cleanup_seccomp struct rt_seccomp seccomp = { 0 };
   cleanup_close int parent = -1, child = -1, sigfd = -1, pidfd = -1,
-                    master = -1;
+                    master = -1, cgroup_fd = -1;
   cleanup_error nb_error_t child_err = NULL;
   struct rt_state st;
   int ns_fds[RT_N_NS], ns_mask = 0, fds[2], wstatus, r;
@@ -143,6 +149,8 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
       rt_state_clear (&st);
       return -1;
     }
+  if (st.cgroup)
+    cgroup_fd = open (st.cgroup, O_PATH | O_DIRECTORY | O_CLOEXEC);
   rt_state_clear (&st);
   if (rt_seccomp_prepare (spec->seccomp, &seccomp, err) < 0)
     return -1;
@@ -168,7 +176,7 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
       close (parent);
       close (sigfd);
       joiner_main (spec, ns_fds, ns_mask, child, &orig, &seccomp,
-                   spec->terminal ? rt_terminal_winsize () : 0);
+                   spec->terminal ? rt_terminal_winsize () : 0, cgroup_fd);
     }
   for (size_t i = 0; i < n_ns; i++)
     close (ns_fds[i]);

@@ -6,6 +6,7 @@
 #define RT_RUNTIME_H
 
 #include <stdbool.h>
+#include "runtime/cgroup.h"
 #include "runtime/spec.h"
 #include "runtime/state.h"
 
@@ -32,6 +33,13 @@ struct rt_create_opts
   /* With process.terminal, detached: the pty master goes to this unix
    * socket (runc's --console-socket). */
   const char *console_socket;
+  /* Resource limits (NULL or none: no cgroup is made) for a cgroup
+   * called cgroup_name (see runtime/cgroup.h). */
+  const struct rt_cgroup_limits *limits;
+  const char *cgroup_name;
+  /* For the out-of-memory report: the container's name (else its id) and
+   * how the memory limit was asked. */
+  const char *name, *memory_shown;
 };
 
 /* Foreground: create the container, run its process with stdio passed

@@ -79,7 +79,8 @@ now_rfc3339 (char *buf, size_t n)
 
 int
 rt_state_write (const char *dir, const char *id, const char *bundle,
-                pid_t pid, json_t *annotations, nb_error_t *err)
+                pid_t pid, json_t *annotations, const char *cgroup,
+                nb_error_t *err)
 {
   cleanup_free char *path = nb_path_join (dir, "state.json");
   cleanup_free char *text = NULL;
@@ -101,6 +102,8 @@ rt_state_write (const char *dir, const char *id, const char *bundle,
     return nb_error_make (err, ENOMEM, "state");
   if (json_is_object (annotations))
     json_object_set (j, "annotations", annotations);
+  if (cgroup)
+    json_object_set_new (j, "cgroup", json_string (cgroup));
   text = json_dumps (j, JSON_INDENT (2));
   if (text == NULL)
     return nb_error_make (err, ENOMEM, "state");
@@ -137,9 +140,10 @@ rt_state_read (const char *dir, struct rt_state *st, nb_error_t *err)
   st->json = nb_json_load_file (path, err);
   if (st->json == NULL)
     return -1;
-  if (json_unpack (st->json, "{s:s, s:I, s:I, s?s, s?s}", "id", &st->id,
-                   "pid", &pid, "start_time", &start, "bundle", &st->bundle,
-                   "created", &st->created)
+  if (json_unpack (st->json, "{s:s, s:I, s:I, s?s, s?s, s?s}", "id",
+                   &st->id, "pid", &pid, "start_time", &start, "bundle",
+                   &st->bundle, "created", &st->created, "cgroup",
+                   &st->cgroup)
       < 0)
     {
       rt_state_clear (st);

@@ -29,6 +29,7 @@ struct rt_state
 {
   json_t *json;
   const char *id, *bundle, *created;
+  const char *cgroup; /* its own cgroup's directory, or NULL */
   pid_t pid;
   unsigned long long start_time;
   enum rt_status status;
@@ -41,7 +42,8 @@ int rt_proc_stat (pid_t pid, unsigned long long *start, char *comm,
                   size_t comm_size, char *state);
 /* Write DIR/state.json for the init PID. */
 int rt_state_write (const char *dir, const char *id, const char *bundle,
-                    pid_t pid, json_t *annotations, nb_error_t *err);
+                    pid_t pid, json_t *annotations, const char *cgroup,
+                    nb_error_t *err);
 /* Read DIR/state.json and derive the status.  A missing record is ENOENT
  * in ERR's errno-style message "no such container". */
 int rt_state_read (const char *dir, struct rt_state *st, nb_error_t *err);

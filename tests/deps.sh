@@ -15,12 +15,14 @@ set -eu
 # probes in tests), procps (ps, used by bats' test timeout), util-linux
 # (setpriv, script's pty via bsdutils, flock, ipcmk), iproute2 (ip); zstd,
 # docker-registry and skopeo build and serve the offline test images; podman,
-# conmon and slirp4netns, and containerd, drive nsbox-oci as real engines do.
+# conmon and slirp4netns, and containerd, drive nsbox-oci as real engines do;
+# user-mode-linux boots the pure cgroup v2 kernel the cgroup suite runs in.
 REQUIRED="build-essential pkg-config
 libseccomp-dev libcap-dev libmount-dev libjansson-dev libgit2-dev
 libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
 libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
-zstd docker-registry skopeo podman conmon slirp4netns containerd"
+zstd docker-registry skopeo podman conmon slirp4netns containerd
+user-mode-linux"
 
 # Only for `make bench`: the runtimes nsbox is measured against.
 BENCH="hyperfine bubblewrap crun runc"

@@ -659,3 +659,18 @@ print("abstract", probe(socket.AF_UNIX, "\0" + sys.argv[2]))
   assert_output_has "NoNewPrivs:	1"
   assert_output_has "$TEST_UID"
 }
+
+@test "limits asked where no cgroup v2 subtree is delegated are refused with 125, saying why and how to delegate" {
+  local ws
+  ws=$(mk_workspace proj)
+  run --separate-stderr as_user "$NSBOX" run -w "$ws" --memory 64m shell -- -c 'echo started'
+  assert_status 125
+  [[ $output != *started* ]] || { _show_run; false; }
+  [[ $stderr == *"resource limits need a cgroup v2 subtree delegated to this user, and there is none"* ]] || { _show_run; false; }
+  [[ $stderr == *"Delegate="* ]] || { _show_run; false; }
+  run --separate-stderr as_user "$NSBOX" run -w "$ws" --memory lots shell -- -c true
+  assert_status 125
+  [[ $stderr == *"--memory lots: expects a size"* ]] || { _show_run; false; }
+  run --separate-stderr as_user "$NSBOX" run -w "$ws" --cpus 0 shell -- -c true
+  assert_status 125
+}

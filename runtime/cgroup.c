@@ -1,0 +1,292 @@
+#define _GNU_SOURCE
+#include "runtime/cgroup.h"
+#include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+bool
+rt_cgroup_any (const struct rt_cgroup_limits *l)
+{
+  return l->memory >= 0 || l->memory_swap >= 0 || l->pids >= 0
+         || l->cpu_quota >= 0;
+}
+
+/* The cgroup2 mount: /sys/fs/cgroup on a pure v2 host, the unified one of
+ * a hybrid host. */
+static const char *
+v2_mount (void)
+{
+  struct statfs sfs;
+  if (statfs ("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    return "/sys/fs/cgroup";
+  if (statfs ("/sys/fs/cgroup/unified", &sfs) == 0
+      && sfs.f_type == CGROUP2_SUPER_MAGIC)
+    return "/sys/fs/cgroup/unified";
+  return NULL;
+}
+
+/* This process's cgroup v2 directory. */
+static char *
+own_cgroup (char **why)
+{
+  cleanup_free char *text = NULL;
+  cleanup_error nb_error_t e = NULL;
+  const char *mnt = v2_mount ();
+  char *line, *out = NULL;
+
+  if (mnt == NULL)
+    {
+      *why = strdup ("no cgroup v2 hierarchy is mounted");
+      return NULL;
+    }
+  if (nb_read_file ("/proc/self/cgroup", &text, NULL, &e) < 0)
+    {
+      *why = strdup ("/proc/self/cgroup cannot be read");
+      return NULL;
+    }
+  for (line = strtok (text, "\n"); line; line = strtok (NULL, "\n"))
+    if (strncmp (line, "0::", 3) == 0)
+      {
+        if (strcmp (line + 3, "/") == 0)
+          {
+            *why = strdup ("this process is in the root cgroup, which is not "
+                           "delegated");
+            return NULL;
+          }
+        if (asprintf (&out, "%s%s", mnt, strcmp (line + 3, "/") ? line + 3 : "")
+            < 0)
+          out = NULL;
+        break;
+      }
+  if (out == NULL)
+    *why = strdup ("this process is in no cgroup v2");
+  return out;
+}
+
+static int
+write_at (const char *dir, const char *file, const char *value)
+{
+  char path[4096];
+  int fd, ok;
+
+  snprintf (path, sizeof path, "%s/%s", dir, file);
+  fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ok = write (fd, value, strlen (value)) == (ssize_t) strlen (value);
+  if (!ok)
+    {
+      int e = errno;
+      close (fd);
+      errno = e;
+      return -1;
+    }
+  close (fd);
+  return 0;
+}
+
+static bool
+has_word (const char *list, const char *word)
+{
+  size_t n = strlen (word);
+  for (const char *p = list; (p = strstr (p, word)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || !p[n]))
+      return true;
+  return false;
+}
+
+static char *
+read_at (const char *dir, const char *file)
+{
+  cleanup_error nb_error_t e = NULL;
+  cleanup_free char *path = nb_path_join (dir, file);
+  char *text = NULL;
+  if (path == NULL || nb_read_file (path, &text, NULL, &e) < 0)
+    return NULL;
+  return text;
+}
+
+/* The parent of this process's cgroup, if this user may make cgroups in
+ * it: a cgroup holding processes may have no controlled children, so the
+ * container's goes beside ours, as systemd's delegated trees are laid out
+ * (processes in leaves). */
+static char *
+delegated_parent (char **why)
+{
+  cleanup_free char *own = own_cgroup (why);
+  char *parent, *slash;
+
+  if (own == NULL)
+    return NULL;
+  parent = strdup (own);
+  slash = parent ? strrchr (parent, '/') : NULL;
+  if (slash == NULL || slash == parent)
+    {
+      free (parent);
+      *why = strdup ("this process is in the root cgroup");
+      return NULL;
+    }
+  *slash = '\0';
+  if (access (parent, W_OK) < 0)
+    {
+      if (asprintf (why, "%s is not writable by uid %u: no cgroup is "
+                         "delegated to this user",
+                    parent, (unsigned) getuid ())
+          < 0)
+        *why = NULL;
+      free (parent);
+      return NULL;
+    }
+  return parent;
+}
+
+char *
+rt_cgroup_where (char **controllers, char **why)
+{
+  char *parent = delegated_parent (why);
+  *controllers = parent ? read_at (parent, "cgroup.controllers") : NULL;
+  return parent;
+}
+
+static int
+not_delegated (nb_error_t *err, const char *why)
+{
+  nb_error_make (err, 0, "resource limits need a cgroup v2 subtree "
+                         "delegated to this user, and there is none: %s",
+                 why ? why : "unknown");
+  return nb_error_hint (err,
+                        "with systemd, run nsbox in a delegated unit (e.g. "
+                        "systemd-run --user --scope -p Delegate=yes nsbox "
+                        "run ...), or delegate controllers with a drop-in "
+                        "/etc/systemd/system/user@.service.d/delegate.conf: "
+                        "[Service] Delegate=cpu memory pids; "
+                        "'nsbox doctor' shows what this host offers");
+}
+
+static int
+enable (const char *parent, const char *ctl, nb_error_t *err)
+{
+  cleanup_free char *avail = read_at (parent, "cgroup.controllers");
+  cleanup_free char *on = read_at (parent, "cgroup.subtree_control");
+  char plus[32];
+
+  if (on && has_word (on, ctl))
+    return 0;
+  if (avail == NULL || !has_word (avail, ctl))
+    {
+      cleanup_free char *why = NULL;
+      if (asprintf (&why, "the %s controller is not delegated to %s", ctl,
+                    parent)
+          < 0)
+        why = NULL;
+      return not_delegated (err, why);
+    }
+  snprintf (plus, sizeof plus, "+%s", ctl);
+  if (write_at (parent, "cgroup.subtree_control", plus) < 0)
+    return nb_error_make (err, errno, "enable the %s controller in %s", ctl,
+                          parent);
+  return 0;
+}
+
+int
+rt_cgroup_create (const char *name, const struct rt_cgroup_limits *l,
+                  struct rt_cgroup *cg, nb_error_t *err)
+{
+  cleanup_free char *why = NULL, *parent = delegated_parent (&why);
+  char v[64];
+
+  cg->path = NULL;
+  cg->fd = -1;
+  if (parent == NULL)
+    return not_delegated (err, why);
+  if ((l->memory >= 0 || l->memory_swap >= 0)
+      && enable (parent, "memory", err) < 0)
+    return -1;
+  if (l->pids >= 0 && enable (parent, "pids", err) < 0)
+    return -1;
+  if (l->cpu_quota >= 0 && enable (parent, "cpu", err) < 0)
+    return -1;
+  cg->path = nb_path_join (parent, name);
+  if (cg->path == NULL)
+    return nb_error_make (err, ENOMEM, "cgroup");
+  /* One left by a killed nsbox: empty, so it goes. */
+  rmdir (cg->path);
+  if (mkdir (cg->path, 0755) < 0)
+    {
+      nb_error_make (err, errno, "mkdir %s", cg->path);
+      free (cg->path);
+      cg->path = NULL;
+      return -1;
+    }
+  if (l->memory >= 0)
+    {
+      snprintf (v, sizeof v, "%lld", (long long) l->memory);
+      if (write_at (cg->path, "memory.max", v) < 0)
+        goto fail;
+      /* Docker's --memory without --memory-swap: as much swap again. */
+      snprintf (v, sizeof v, "%lld",
+                (long long) (l->memory_swap >= 0 ? l->memory_swap : l->memory));
+      if (write_at (cg->path, "memory.swap.max", v) < 0 && errno != ENOENT)
+        goto fail;
+    }
+  if (l->pids >= 0)
+    {
+      snprintf (v, sizeof v, "%lld", (long long) l->pids);
+      if (write_at (cg->path, "pids.max", v) < 0)
+        goto fail;
+    }
+  if (l->cpu_quota >= 0)
+    {
+      snprintf (v, sizeof v, "%lld %lld", (long long) l->cpu_quota,
+                (long long) l->cpu_period);
+      if (write_at (cg->path, "cpu.max", v) < 0)
+        goto fail;
+    }
+  cg->fd = open (cg->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (cg->fd < 0)
+    goto fail;
+  return 0;
+fail:
+  nb_error_make (err, errno, "set the limits of %s", cg->path);
+  rmdir (cg->path);
+  free (cg->path);
+  cg->path = NULL;
+  return -1;
+}
+
+bool
+rt_cgroup_oom_killed (const struct rt_cgroup *cg)
+{
+  cleanup_free char *ev = cg->path ? read_at (cg->path, "memory.events") : NULL;
+  const char *p = ev ? strstr (ev, "oom_kill ") : NULL;
+  return p && strtoll (p + 9, NULL, 10) > 0;
+}
+
+void
+rt_cgroup_remove (struct rt_cgroup *cg)
+{
+  if (cg->fd >= 0)
+    close (cg->fd);
+  cg->fd = -1;
+  if (cg->path)
+    {
+      /* The kernel empties it a moment after the last process is reaped. */
+      for (int i = 0; i < 100 && rmdir (cg->path) < 0 && errno == EBUSY; i++)
+        {
+          struct timespec ts = { 0, 10 * 1000 * 1000 };
+          nanosleep (&ts, NULL);
+        }
+      free (cg->path);
+      cg->path = NULL;
+    }
+}

@@ -1,0 +1,47 @@
+/* cgroup v2 for a container's limits (DESIGN.md, "cgroups v2"): where this
+ * process may make cgroups -- a subtree it can write, as systemd delegates
+ * one -- and the container's own cgroup there, made before its init is
+ * cloned into it (CLONE_INTO_CGROUP: nothing runs unlimited even for a
+ * moment) and removed when it ends. */
+#ifndef RT_CGROUP_H
+#define RT_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/base/error.h"
+
+struct rt_cgroup_limits
+{
+  int64_t memory;      /* memory.max in bytes, or -1 */
+  int64_t memory_swap; /* memory.swap.max in bytes, or -1 */
+  int64_t pids;        /* pids.max, or -1 */
+  int64_t cpu_quota;   /* cpu.max: quota per period in us, or -1 */
+  int64_t cpu_period;
+};
+
+#define RT_CGROUP_NO_LIMITS { -1, -1, -1, -1, 100000 }
+
+bool rt_cgroup_any (const struct rt_cgroup_limits *l);
+
+struct rt_cgroup
+{
+  char *path;  /* the container's cgroup directory */
+  int fd;      /* open on it, for clone3's CLONE_INTO_CGROUP */
+};
+
+/* Make a cgroup called NAME for LIMITS where this process may: under the
+ * parent of its own cgroup (its own holds processes, which cgroup v2 lets
+ * have no controlled children), the controllers LIMITS need enabled there.
+ * When it cannot, ERR says why and how delegation is given. */
+int rt_cgroup_create (const char *name, const struct rt_cgroup_limits *limits,
+                      struct rt_cgroup *cg, nb_error_t *err);
+/* Was a process of CG killed for memory (memory.events)? */
+bool rt_cgroup_oom_killed (const struct rt_cgroup *cg);
+/* Remove CG (its processes are gone) and close its fd. */
+void rt_cgroup_remove (struct rt_cgroup *cg);
+/* What this host offers, for doctor: the delegated cgroup's parent and its
+ * controllers, or NULL with *WHY. */
+char *rt_cgroup_where (char **controllers, char **why);
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# PID 1 of the user-mode-linux kernel that tests/cgroup/uml.sh boots.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+. "$NSBOX_UML_DIR/config"
+out=$NSBOX_UML_DIR
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+# A subtree of the user's, as systemd's user@.service delegates one: the
+# user owns it and its control files; its processes sit in a leaf (init).
+cg=/sys/fs/cgroup
+uid=$(id -u "$TEST_USER") gid=$(id -g "$TEST_USER")
+echo "+cpu +memory +pids" >"$cg/cgroup.subtree_control"
+mkdir -p "$cg/user/init"
+chown "$uid:$gid" "$cg/user" "$cg/user/cgroup.procs" "$cg/user/cgroup.subtree_control" \
+  "$cg/user/cgroup.threads" "$cg/user/init" "$cg/user/init/cgroup.procs" \
+  "$cg/user/init/cgroup.threads"
+echo $$ >"$cg/user/init/cgroup.procs"
+# shellcheck disable=SC2086 # BATS_ARGS: words
+setpriv --reuid="$uid" --regid="$gid" --init-groups -- env -i PATH="$PATH" \
+  HOME=/tmp LANG=C NSBOX="$NSBOX" TEST_USER="$TEST_USER" \
+  TEST_USER_HAS_SUBIDS="$TEST_USER_HAS_SUBIDS" TEST_CGROUP_ROOT="$cg/user" \
+  BATS_TEST_TIMEOUT=120 bats --tap $BATS_ARGS "$SUITE" >"$out/tap" 2>&1 </dev/null
+echo $? >"$out/status"
+sync
+halt -f
