@@ -82,10 +82,13 @@ describe (const struct sb_found *f)
   if (options)
     json_object_set_new (
         out, "options",
-        json_pack ("{s:O?, s:O?, s:O?}", "volumes",
+        json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "volumes",
                    json_object_get (options, "volumes"), "allow_nested",
                    json_object_get (options, "allow_nested"), "seccomp",
-                   json_object_get (options, "seccomp")));
+                   json_object_get (options, "seccomp"), "cap_add",
+                   json_object_get (options, "cap_add"), "cap_drop",
+                   json_object_get (options, "cap_drop"), "limits",
+                   json_object_get (options, "limits")));
   if (running)
     {
       cleanup_error nb_error_t e = NULL;

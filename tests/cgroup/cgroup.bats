@@ -35,6 +35,8 @@ sandbox_id() {
   assert_equal "$(cat "$CG/nsbox-$id/cpu.max")" "50000 100000"
   assert_equal "$(cat "$CG/nsbox-$id/memory.max")" 134217728
   assert_equal "$(cat "$CG/nsbox-$id/pids.max")" 50
+  run --separate-stderr as_user "$NSBOX" inspect proj-shell
+  python3 -c 'import json,sys; l=json.loads(sys.argv[1])[0]["options"]["limits"]; assert l["memory"]==134217728 and l["pids"]==50 and l["cpu_quota"]==50000, l' "$output"
   pid=$(as_user "$NSBOX" inspect proj-shell | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pid"])')
   [[ $(cat "/proc/$pid/cgroup") == "0::/user/nsbox-$id" ]] || { cat "/proc/$pid/cgroup" >&2; false; }
   # What exec starts is in it too.
