@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <getopt.h>
 #include <limits.h>
@@ -42,6 +43,7 @@ struct run_opts
   const char *pull;    /* --pull always|missing|never */
   bool detach;         /* -d */
   bool recreate;       /* --recreate */
+  bool docker_socket;  /* --mount-docker-socket */
   char **cap_add, **cap_drop; /* --cap-add, --cap-drop: CAP_X names */
   struct rt_cgroup_limits limits; /* --memory, --memory-swap, --cpus,
                                      --pids-limit */
@@ -78,6 +80,9 @@ run_usage (FILE *out)
          "nsbox's runtime dir)\n"
          "      --recreate        restart a running sandbox with these "
          "options\n"
+         "      --mount-docker-socket\n"
+         "                        the host's Docker or Podman socket inside "
+         "(root-equivalent)\n"
          "      --memory SIZE, --memory-swap SIZE, --cpus N, --pids-limit N\n"
          "                        resource limits (a delegated cgroup v2)\n"
          "      --cap-add CAP, --cap-drop CAP\n"
@@ -272,6 +277,55 @@ parse_size (const char *s, int64_t *out)
   return 0;
 }
 
+/* --mount-docker-socket: the socket DOCKER_HOST names, else Docker's, else
+ * rootless Docker's or Podman's, bound at /run/docker.sock with
+ * DOCKER_HOST pointing there. */
+static int
+add_docker_socket (struct run_opts *o, nb_error_t *err)
+{
+  const char *dh = getenv ("DOCKER_HOST"), *xdg = getenv ("XDG_RUNTIME_DIR");
+  char cand[5][PATH_MAX], *arg = NULL;
+  int n = 0, r;
+
+  if (dh && strncmp (dh, "unix://", 7) == 0)
+    snprintf (cand[n++], PATH_MAX, "%s", dh + 7);
+  snprintf (cand[n++], PATH_MAX, "/run/docker.sock");
+  if (xdg && xdg[0] == '/')
+    {
+      snprintf (cand[n++], PATH_MAX, "%s/docker.sock", xdg);
+      snprintf (cand[n++], PATH_MAX, "%s/podman/podman.sock", xdg);
+    }
+  snprintf (cand[n++], PATH_MAX, "/run/user/%u/podman/podman.sock",
+            (unsigned) getuid ());
+  for (int i = 0; i < n; i++)
+    {
+      struct stat st;
+      if (stat (cand[i], &st) < 0 || !S_ISSOCK (st.st_mode))
+        continue;
+      fprintf (stderr, "nsbox: warning: --mount-docker-socket: the sandbox "
+                       "gets %s, and with it whatever that engine may do: "
+                       "for Docker that is root on this host\n",
+               cand[i]);
+      if (asprintf (&arg, "%s:/run/docker.sock", cand[i]) < 0)
+        return nb_error_make (err, ENOMEM, "run");
+      r = add_bind_arg (o, arg, err);
+      free (arg);
+      if (r < 0)
+        return -1;
+      if (sb_env_push (&o->env, &o->n_env, "DOCKER_HOST",
+                       "unix:///run/docker.sock")
+          < 0)
+        return nb_error_make (err, ENOMEM, "run");
+      return 0;
+    }
+  nb_error_make (err, 0, "run: --mount-docker-socket: no Docker or Podman "
+                         "socket here (DOCKER_HOST, /run/docker.sock, "
+                         "$XDG_RUNTIME_DIR/docker.sock, "
+                         "$XDG_RUNTIME_DIR/podman/podman.sock)");
+  return nb_error_hint (err, "start one (e.g. systemctl --user start "
+                             "podman.socket), or set DOCKER_HOST");
+}
+
 static int
 parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
 {
@@ -287,6 +341,7 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
           { "env-file", required_argument, NULL, 'E' },
           { "volume", required_argument, NULL, 'v' },
           { "recreate", no_argument, NULL, 'R' },
+          { "mount-docker-socket", no_argument, NULL, 'K' },
           { "cap-add", required_argument, NULL, 'A' },
           { "memory", required_argument, NULL, 'm' },
           { "memory-swap", required_argument, NULL, 'S' },
@@ -320,6 +375,9 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
         break;
       case 'R':
         o->recreate = true;
+        break;
+      case 'K':
+        o->docker_socket = true;
         break;
       case 'm':
       case 'S':
@@ -434,6 +492,8 @@ parse_args (int argc, char **argv, struct run_opts *o, nb_error_t *err)
     }
   o->args = argv + optind;
   o->n_args = argc - optind;
+  if (o->docker_socket && add_docker_socket (o, err) < 0)
+    return -1;
   if (o->name && !sb_valid_name (o->name))
     return nb_error_make (err, 0,
                           "run: --name %s: use letters, digits, '-', '_' and "

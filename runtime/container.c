@@ -151,7 +151,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
                              .detach = o->detach,
                              .wait_start = o->wait_start };
-  int fds[2], r;
+  int fds[2];
 
   l->pidfd = l->master = -1;
   memcpy (io.stdio, o->stdio, sizeof io.stdio);
@@ -242,24 +242,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
                 spec->terminal ? (int) rt_terminal_winsize () : 0,
                 hook_state, -1);
 
-  for (;;)
-    {
-      struct rt_sync_msg msg;
-      int fd;
-      r = rt_sync_recv (parent, &msg, &fd);
-      if (r <= 0)
-        break;
-      if (msg.type == RT_SYNC_PTY && fd >= 0)
-        {
-          if (l->master >= 0)
-            close (l->master);
-          l->master = fd;
-        }
-      else if (msg.type == RT_SYNC_ERROR)
-        nb_error_set_text (&l->child_err, msg.status, msg.text);
-      else if (fd >= 0)
-        close (fd);
-    }
+  rt_sync_collect (parent, &l->master, &l->child_err, NULL);
   /* Started (run): the poststart hooks, whose failure is only said. */
   if (!o->wait_start && l->child_err == NULL
       && rt_hooks_any (spec->hooks, "poststart"))

@@ -188,26 +188,7 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
   close (nb_steal_fd (&child));
 
   /* EOF once the joiner exited and the process exec'd (or failed). */
-  for (;;)
-    {
-      struct rt_sync_msg msg;
-      int fd;
-      r = rt_sync_recv (parent, &msg, &fd);
-      if (r <= 0)
-        break;
-      if (msg.type == RT_SYNC_PID)
-        pid = (pid_t) msg.status;
-      else if (msg.type == RT_SYNC_PTY && fd >= 0)
-        {
-          if (master >= 0)
-            close (master);
-          master = fd;
-        }
-      else if (msg.type == RT_SYNC_ERROR)
-        nb_error_set_text (&child_err, msg.status, msg.text);
-      else if (fd >= 0)
-        close (fd);
-    }
+  rt_sync_collect (parent, &master, &child_err, &pid);
   while (waitpid (joiner, &wstatus, 0) < 0 && errno == EINTR)
     ;
   if (pid > 0)

@@ -140,3 +140,28 @@ rt_sync_send_error (int sock, nb_error_t *err)
     }
   rt_sync_send (sock, RT_SYNC_ERROR, status, text, -1);
 }
+
+void
+rt_sync_collect (int sock, int *master, nb_error_t *child_err, pid_t *pid)
+{
+  for (;;)
+    {
+      struct rt_sync_msg msg;
+      int fd;
+      if (rt_sync_recv (sock, &msg, &fd) <= 0)
+        break;
+      if (msg.type == RT_SYNC_PID && pid)
+        *pid = (pid_t) msg.status;
+      else if (msg.type == RT_SYNC_PTY && fd >= 0)
+        {
+          if (*master >= 0)
+            close (*master);
+          *master = fd;
+          fd = -1;
+        }
+      else if (msg.type == RT_SYNC_ERROR)
+        nb_error_set_text (child_err, msg.status, msg.text);
+      if (fd >= 0)
+        close (fd);
+    }
+}

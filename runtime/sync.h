@@ -5,6 +5,7 @@
 #define RT_SYNC_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "runtime/base/error.h"
 
 enum rt_sync_type
@@ -42,6 +43,11 @@ int rt_sync_recv_fds (int sock, struct rt_sync_msg *msg, int *fds,
 /* Receive one; *fd gets a passed descriptor or -1.  Returns 1 for a message,
  * 0 at EOF (every peer closed its end: e.g. after exec), -errno on error. */
 int rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd);
+/* Read what the other side reports until every copy of SOCK's peer is
+ * closed (EOF): a pty master (into *MASTER, the last one kept), an error
+ * (into *CHILD_ERR), a pid (into *PID; may be NULL). */
+void rt_sync_collect (int sock, int *master, nb_error_t *child_err,
+                      pid_t *pid);
 /* Send ERR's message and status (125 when it has none). */
 void rt_sync_send_error (int sock, nb_error_t *err);
 

@@ -67,3 +67,20 @@ teardown() {
     [[ $stderr == *"-v "* ]] || { _show_run; false; }
   done
 }
+
+@test "--mount-docker-socket binds the engine's socket at /run/docker.sock with DOCKER_HOST, warning it is root-equivalent; without it there is none" {
+  local sock=$TEST_HOME/engine.sock
+  as_user_bg "$TEST_DIR/sock.out" python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print("ready", flush=True); time.sleep(60)' "$sock"
+  wait_for_output "$TEST_DIR/sock.out" ready 10
+  run --separate-stderr as_user env DOCKER_HOST="unix://$sock" "$NSBOX" run -w "$WS" --mount-docker-socket shell -- -c 'test -S /run/docker.sock && echo "$DOCKER_HOST"'
+  assert_status 0
+  assert_equal "$output" unix:///run/docker.sock
+  [[ $stderr == *"warning: --mount-docker-socket: the sandbox gets $sock"*"root on this host"* ]] || { _show_run; false; }
+  run --separate-stderr as_user env DOCKER_HOST="unix://$sock" "$NSBOX" run -w "$WS" shell -- -c 'ls /run/docker.sock /var/run/docker.sock 2>&1; echo "[$DOCKER_HOST]"'
+  [[ $output == *"No such file"*"[]" ]] || { _show_run; false; }
+  run --separate-stderr as_user env DOCKER_HOST="unix://$TEST_HOME/none.sock" XDG_RUNTIME_DIR="$TEST_HOME" "$NSBOX" run -w "$WS" --mount-docker-socket shell -- -c true
+  if [[ ! -S /run/docker.sock && ! -S /run/user/$TEST_UID/podman/podman.sock ]]; then
+    assert_status 125
+    [[ $stderr == *"--mount-docker-socket: no Docker or Podman socket here"* ]] || { _show_run; false; }
+  fi
+}
