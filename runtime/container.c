@@ -274,8 +274,10 @@ rt_container_run (const struct rt_spec *spec,
       sigprocmask (SIG_SETMASK, &orig, NULL);
       return nb_error_make (err, errno, "signalfd");
     }
+  l.cg.fd = -1;
   if (launch (spec, opts, &orig, sigfd, &l, err) < 0)
     {
+      rt_cgroup_remove (&l.cg);
       sigprocmask (SIG_SETMASK, &orig, NULL);
       return -1;
     }
@@ -323,8 +325,12 @@ rt_container_create (const struct rt_spec *spec,
     return nb_error_make (err, 0, "process.terminal is set but no console "
                                   "socket was given to pass the terminal "
                                   "to");
+  l.cg.fd = -1;
   if (launch (spec, opts, &orig, -1, &l, err) < 0)
-    return -1;
+    {
+      rt_cgroup_remove (&l.cg);
+      return -1;
+    }
   if (l.master >= 0 && l.child_err == NULL
       && rt_console_send (opts->console_socket, l.master, &l.child_err) < 0)
     kill (l.pid, SIGKILL);
