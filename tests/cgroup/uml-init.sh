@@ -10,7 +10,11 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# The tests' files on a tmpfs: hostfs shows every file as owned by the
+# process that runs the kernel (root), so the test user could not remove
+# its own there.  Not over /tmp, which may hold the repo.
+t=$out/t
+mount -t tmpfs -o mode=1777 tmpfs "$t"
 ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
@@ -25,9 +29,11 @@ chown "$uid:$gid" "$cg/user" "$cg/user/cgroup.procs" "$cg/user/cgroup.subtree_co
   "$cg/user/cgroup.threads" "$cg/user/init" "$cg/user/init/cgroup.procs" \
   "$cg/user/init/cgroup.threads"
 echo $$ >"$cg/user/init/cgroup.procs"
+mkdir -m 700 "$t/run" && chown "$uid:$gid" "$t/run"
 # shellcheck disable=SC2086 # BATS_ARGS: words
 setpriv --reuid="$uid" --regid="$gid" --init-groups -- env -i PATH="$PATH" \
-  HOME=/tmp LANG=C NSBOX="$NSBOX" TEST_USER="$TEST_USER" \
+  HOME="$t" TMPDIR="$t" NSBOX_TEST_TMPDIR="$t" NSBOX_TEST_RUNTIME_DIR="$t/run" \
+  LANG=C NSBOX="$NSBOX" TEST_USER="$TEST_USER" \
   TEST_USER_HAS_SUBIDS="$TEST_USER_HAS_SUBIDS" TEST_CGROUP_ROOT="$cg/user" \
   BATS_TEST_TIMEOUT=120 bats --tap $BATS_ARGS "$SUITE" >"$out/tap" 2>&1 </dev/null
 echo $? >"$out/status"

@@ -15,12 +15,12 @@ if ! command -v linux.uml >/dev/null; then
   echo "ok 1 cgroup v2 limits in user-mode-linux # SKIP user-mode-linux is not installed (tests/deps.sh installs it); this host's cgroups are a v1/v2 hybrid with no controllers on cgroup2"
   exit 0
 fi
-# Not in /tmp: the kernel gets a tmpfs there (hostfs files show the owner
-# of the process that runs the kernel, root, so the test user could not
-# remove its own temp files on it).
+# The kernel mounts a tmpfs on $dir/t for the tests' files (hostfs files
+# show the owner of the process that runs the kernel, root, so the test
+# user could not remove its own on it).
 dir=$(mktemp -d /var/tmp/nsbox-uml.XXXXXX) || exit 1
 chmod 755 "$dir"
-mkdir "$dir/bin" && chmod 755 "$dir/bin"
+mkdir "$dir/bin" "$dir/t" && chmod 755 "$dir/bin" "$dir/t"
 for f in "$nsbox" "$(dirname "$nsbox")"/nsbox-*.so; do
   [ -f "$f" ] && cp "$f" "$dir/bin/" && chmod a+rX "$dir/bin/${f##*/}"
 done

@@ -95,6 +95,8 @@ teardown() { nsbox_teardown; }
 _as_user_env() {
   _user_env=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
     PATH=/usr/local/bin:/usr/bin:/bin LANG=C)
+  # tests/cgroup/uml-init.sh gives the user a runtime dir of its own.
+  [[ -z ${NSBOX_TEST_RUNTIME_DIR-} ]] || _user_env+=(XDG_RUNTIME_DIR="$NSBOX_TEST_RUNTIME_DIR")
 }
 
 _as_user_prefix() {
