@@ -339,8 +339,8 @@ oci_features (const struct oci_global *g, int argc, char **argv,
   (void) g;
   (void) argc;
   (void) argv;
-  /* Only what the executor does: cgroups are not made yet, so none is
-   * claimed. */
+  /* Only what the executor does: cgroup v2 limits (where a subtree is
+   * delegated), no cgroup v1. */
   j = json_loads (
       "{\"ociVersionMin\": \"1.0.0\", \"ociVersionMax\": \"1.0.2\","
       " \"hooks\": [\"prestart\", \"createRuntime\", \"createContainer\", "
@@ -355,7 +355,8 @@ oci_features (const struct oci_global *g, int argc, char **argv,
       " \"linux\": {"
       "  \"namespaces\": [\"cgroup\", \"ipc\", \"mount\", \"network\", "
       "\"pid\", \"user\", \"uts\"],"
-      "  \"cgroup\": {\"v1\": false, \"v2\": false},"
+      "  \"cgroup\": {\"v1\": false, \"v2\": true, \"systemd\": false, "
+      "\"systemdUser\": false},"
       "  \"seccomp\": {\"enabled\": true, \"actions\": [\"SCMP_ACT_ALLOW\", "
       "\"SCMP_ACT_ERRNO\", \"SCMP_ACT_KILL\", \"SCMP_ACT_KILL_THREAD\", "
       "\"SCMP_ACT_KILL_PROCESS\", \"SCMP_ACT_TRAP\", \"SCMP_ACT_TRACE\", "

@@ -150,7 +150,7 @@ create_or_run (const struct oci_global *g, int argc, char **argv,
                bool is_run, nb_error_t *err)
 {
   struct create_opts o = { 0 };
-  cleanup_free char *bundle = NULL, *dir = NULL;
+  cleanup_free char *bundle = NULL, *dir = NULL, *cgroup_name = NULL;
   cleanup_spec struct rt_spec *spec = NULL;
   struct rt_create_opts co = { .stdio = { -1, -1, -1 },
                                .keep_fd = -1,
@@ -170,6 +170,14 @@ create_or_run (const struct oci_global *g, int argc, char **argv,
   co.pid_file = o.pid_file;
   co.console_socket = o.console_socket;
   co.detach = !is_run || o.detach;
+  cgroup_name = NULL;
+  if (rt_cgroup_any (&spec->resources)
+      && asprintf (&cgroup_name, "nsbox-oci-%s", o.id) >= 0)
+    {
+      co.limits = &spec->resources;
+      co.cgroup_name = cgroup_name;
+      co.limits_optional = true;
+    }
   co.wait_start = !is_run;
   if (co.detach)
     r = rt_container_create (spec, &co, err);

@@ -236,7 +236,8 @@ rt_cgroup_create (const char *name, const struct rt_cgroup_limits *l,
       /* Docker's --memory without --memory-swap: as much swap again. */
       snprintf (v, sizeof v, "%lld",
                 (long long) (l->memory_swap >= 0 ? l->memory_swap : l->memory));
-      if (write_at (cg->path, "memory.swap.max", v) < 0 && errno != ENOENT)
+      if (l->memory_swap != RT_CGROUP_UNTOUCHED
+          && write_at (cg->path, "memory.swap.max", v) < 0 && errno != ENOENT)
         goto fail;
     }
   if (l->pids >= 0)

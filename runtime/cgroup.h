@@ -14,13 +14,15 @@
 struct rt_cgroup_limits
 {
   int64_t memory;      /* memory.max in bytes, or -1 */
-  int64_t memory_swap; /* memory.swap.max in bytes, or -1 */
+  int64_t memory_swap; /* memory.swap.max in bytes; -1: as much as memory
+                          (docker's default); RT_CGROUP_UNTOUCHED: left */
   int64_t pids;        /* pids.max, or -1 */
   int64_t cpu_quota;   /* cpu.max: quota per period in us, or -1 */
   int64_t cpu_period;
 };
 
 #define RT_CGROUP_NO_LIMITS { -1, -1, -1, -1, 100000 }
+#define RT_CGROUP_UNTOUCHED (-2)
 
 bool rt_cgroup_any (const struct rt_cgroup_limits *l);
 

@@ -174,7 +174,13 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
       && rt_cgroup_create (o->cgroup_name ? o->cgroup_name : "nsbox",
                            o->limits, &l->cg, err)
              < 0)
-    return -1;
+    {
+      if (!o->limits_optional)
+        return -1;
+      fprintf (stderr, "nsbox: warning: linux.resources not applied: %s\n",
+               (*err)->msg ? (*err)->msg : "no cgroup");
+      nb_error_free (err);
+    }
   l->pid = clone_sandbox (spec->clone_flags, &l->pidfd, l->cg.fd);
   if (l->pid < 0)
     {

@@ -37,6 +37,10 @@ struct rt_create_opts
    * called cgroup_name (see runtime/cgroup.h). */
   const struct rt_cgroup_limits *limits;
   const char *cgroup_name;
+  /* Limits that cannot be applied are a warning, not an error (the OCI
+   * door: engines set limits by default, where no cgroup is delegated
+   * too). */
+  bool limits_optional;
   /* For the out-of-memory report: the container's name (else its id) and
    * how the memory limit was asked. */
   const char *name, *memory_shown;

@@ -426,6 +426,43 @@ parse_process (json_t *p, struct rt_spec *s, nb_error_t *err)
   return 0;
 }
 
+/* linux.resources: memory.limit and .swap (runc's memory + swap, which
+ * cgroup v2 counts apart), pids.limit, cpu.quota and .period.  A value of
+ * -1 or 0 asks for no limit. */
+static int
+parse_resources (json_t *r, struct rt_spec *s, nb_error_t *err)
+{
+  struct rt_cgroup_limits l = RT_CGROUP_NO_LIMITS;
+  json_t *mem = json_object_get (r, "memory"), *pids = json_object_get (r, "pids");
+  json_t *cpu = json_object_get (r, "cpu"), *v;
+
+  l.memory_swap = RT_CGROUP_UNTOUCHED;
+  if (r && !json_is_object (r))
+    return nb_error_make (err, 0, "config.json: linux.resources: not an "
+                                  "object");
+  if ((v = json_object_get (mem, "limit")) && json_integer_value (v) > 0)
+    l.memory = json_integer_value (v);
+  if ((v = json_object_get (mem, "swap")) && json_integer_value (v) > 0
+      && l.memory > 0)
+    {
+      if (json_integer_value (v) < l.memory)
+        return nb_error_make (err, 0, "config.json: linux.resources.memory: "
+                                      "swap (memory + swap) is below limit");
+      l.memory_swap = json_integer_value (v) - l.memory;
+    }
+  if ((v = json_object_get (pids, "limit")) && json_integer_value (v) > 0)
+    l.pids = json_integer_value (v);
+  if ((v = json_object_get (cpu, "quota")) && json_integer_value (v) > 0)
+    {
+      l.cpu_quota = json_integer_value (v);
+      v = json_object_get (cpu, "period");
+      l.cpu_period = v && json_integer_value (v) > 0 ? json_integer_value (v)
+                                                     : 100000;
+    }
+  s->resources = l;
+  return 0;
+}
+
 /* linux.devices: {path, type (c, b, u, p), major, minor, fileMode, uid,
  * gid}. */
 static int
@@ -520,6 +557,8 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
              < 0)
     return -1;
   if (parse_devices (json_object_get (linux_, "devices"), s, err) < 0)
+    return -1;
+  if (parse_resources (json_object_get (linux_, "resources"), s, err) < 0)
     return -1;
   s->sysctl = json_object_get (linux_, "sysctl");
   if (s->sysctl)

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "runtime/base/error.h"
+#include "runtime/cgroup.h"
 
 struct rt_mount
 {
@@ -94,6 +95,8 @@ struct rt_spec
   json_t *seccomp; /* linux.seccomp (borrowed), or NULL */
   json_t *hooks;   /* hooks (borrowed, checked), or NULL */
   json_t *devices; /* linux.devices (borrowed, checked), or NULL */
+  /* linux.resources, as cgroup v2 limits (RT_CGROUP_NO_LIMITS: none). */
+  struct rt_cgroup_limits resources;
   json_t *sysctl;  /* linux.sysctl (borrowed, checked), or NULL */
 };
 

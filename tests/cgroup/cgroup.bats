@@ -91,3 +91,27 @@ sandbox_id() {
   run --separate-stderr as_user "$NSBOX" doctor
   [[ $output == *"ok    cgroup: cgroup v2, $CG delegated (controllers: "*memory*pids*")"* ]] || { _show_run; false; }
 }
+
+@test "nsbox oci applies linux.resources in the container's own cgroup, and delete removes it" {
+  local b=$TEST_DIR/b root=$TEST_DIR/oci-root c
+  mkdir -p "$b/rootfs/bin" "$root"
+  cp /bin/busybox "$b/rootfs/bin/"
+  for c in sh sleep; do ln -sf busybox "$b/rootfs/bin/$c"; done
+  (cd "$b" && as_user "$NSBOX" oci spec --rootless)
+  python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].update(terminal=False, args=["sleep", "60"])
+c["linux"]["resources"] = {"memory": {"limit": 67108864, "swap": 100663296},
+                           "pids": {"limit": 7}, "cpu": {"quota": 25000, "period": 100000}}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  as_user "$NSBOX" oci --root "$root" run -d -b "$b" c1 </dev/null >/dev/null 2>&1
+  assert_equal "$(cat "$CG/nsbox-oci-c1/memory.max")" 67108864
+  assert_equal "$(cat "$CG/nsbox-oci-c1/memory.swap.max")" 33554432
+  assert_equal "$(cat "$CG/nsbox-oci-c1/pids.max")" 7
+  assert_equal "$(cat "$CG/nsbox-oci-c1/cpu.max")" "25000 100000"
+  run --separate-stderr as_user "$NSBOX" oci --root "$root" delete --force c1
+  assert_status 0
+  [[ ! -e $CG/nsbox-oci-c1 ]] || { echo "the cgroup outlived the container" >&2; false; }
+}

@@ -308,14 +308,14 @@ PY
   [[ $stderr == *"File exists"* ]] || { _show_run; false; }
 }
 
-@test "features says what the runtime supports: the hooks it runs, no cgroups" {
+@test "features says what the runtime supports: the hooks it runs, cgroup v2 only" {
   run --separate-stderr as_user "$NSBOX" oci features
   assert_status 0
   python3 -c '
 import json, sys
 f = json.loads(sys.argv[1])
 assert f["ociVersionMax"] == "1.0.2" and "createContainer" in f["hooks"], f["hooks"]
-assert f["linux"]["cgroup"] == {"v1": False, "v2": False}
+assert f["linux"]["cgroup"]["v2"] is True and f["linux"]["cgroup"]["v1"] is False
 assert "user" in f["linux"]["namespaces"] and f["linux"]["seccomp"]["enabled"]
 assert "rbind" in f["mountOptions"]' "$output"
 }
@@ -629,4 +629,17 @@ PY
   run --separate-stderr oci run -b "$TEST_DIR/b" ju2
   assert_status 125
   [[ $stderr == *"a user namespace joined by path has its own mappings"* ]] || { _show_run; false; }
+}
+
+@test "linux.resources where no cgroup v2 is delegated: a warning, and the container runs (engines set limits by default)" {
+  make_bundle "$TEST_DIR/b" 'echo ran'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["linux"]["resources"] = {"pids": {"limit": 100}}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" r1
+  assert_status 0
+  assert_equal "$output" ran
+  [[ $stderr == *"warning: linux.resources not applied: resource limits need a cgroup v2 subtree delegated"* ]] || { _show_run; false; }
 }
