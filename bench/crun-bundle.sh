@@ -5,15 +5,15 @@
 # workspace bound at its own path and used as cwd, process `/bin/sh -c true`, no terminal.
 # Namespaces from `crun spec --rootless`: user mount pid uts ipc net.
 #
-# usage: crun-bundle.sh BUNDLE_DIR WORKSPACE HOSTID
+# usage: crun-bundle.sh BUNDLE_DIR WORKSPACE HOSTID [root]
 # HOSTID is the id crun will see for the user: 0 when crun runs inside the `unshare -Urm`
 # wrapper that hides the cgroup2 mount (the wrapper's 0 is the user's id on the host).
 set -eu
-bundle=$1 ws=$2 hostid=$3
+bundle=$1 ws=$2 hostid=$3 kind=${4:-rootless}
 mkdir -p "$bundle/rootfs"
 cd "$bundle"
 rm -f config.json
-crun spec --rootless
+if [ "$kind" = root ]; then crun spec; else crun spec --rootless; fi
 binds="/usr /etc"
 for d in bin lib lib64 sbin; do
 	if [ -L "/$d" ]; then
@@ -23,9 +23,9 @@ for d in bin lib lib64 sbin; do
 	fi
 done
 mkdir -p rootfs/usr rootfs/etc rootfs/tmp rootfs/proc rootfs/dev rootfs/sys "rootfs$ws"
-python3 - "$ws" "$hostid" $binds <<'EOF'
+python3 - "$ws" "$hostid" "$kind" $binds <<'EOF'
 import json, sys
-ws, hostid, binds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+ws, hostid, kind, binds = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 c = json.load(open("config.json"))
 p = c["process"]
 p.update(terminal=False, args=["/bin/sh", "-c", "true"], cwd=ws)
@@ -38,7 +38,8 @@ m.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
           "options": ["nosuid", "nodev", "mode=1777"]})
 m.append({"destination": ws, "type": "bind", "source": ws, "options": ["rbind", "rw"]})
 c["mounts"] = m
-c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": hostid, "size": 1}]
-c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": hostid, "size": 1}]
+if kind != "root":
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": hostid, "size": 1}]
+    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": hostid, "size": 1}]
 json.dump(c, open("config.json", "w"), indent=1)
 EOF
