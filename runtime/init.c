@@ -256,8 +256,7 @@ start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
   return agent;
 }
 
-/* Our own namespaces, for `exec` to join (init's /proc/self is init in any
- * /proc: the container's, or the one above bound in when nested). */
+/* Our own namespaces, for `exec` to join. */
 static int
 open_namespaces (struct init *in, nb_error_t *err)
 {
@@ -302,13 +301,6 @@ serve (struct init *in, int conn, const char *slave)
   switch (msg.type)
     {
     case RT_REQ_NS:
-      /* Opened on the first request, not on every start: most sandboxes
-       * are never joined. */
-      if (in->n_ns == 0 && open_namespaces (in, &err) < 0)
-        {
-          rt_sync_send_error (conn, &err);
-          break;
-        }
       rt_sync_send_fds (conn, RT_REPLY_OK, in->ns_mask, NULL, in->ns_fds,
                         in->n_ns);
       break;
@@ -330,7 +322,7 @@ serve (struct init *in, int conn, const char *slave)
       /* As PID 1, kill(-1) reaches every other process of the namespace. */
       if (msg.status > 0 && msg.status < NSIG && getpid () == 1)
         kill (-1, msg.status);
-      else if (getpid () != 1 && in->agent > 0)
+      else if (msg.status > 0 && msg.status < NSIG && in->agent > 0)
         kill (in->agent, msg.status); /* a pid namespace joined, not ours */
       rt_sync_send (conn, RT_REPLY_OK, 0, NULL, -1);
       break;
@@ -399,14 +391,6 @@ init_loop (struct init *in, const char *slave)
     }
 }
 
-static bool
-has_proc (const struct rt_spec *spec)
-{
-  for (size_t i = 0; i < spec->n_mounts; i++)
-    if (strcmp (spec->mounts[i].destination, "/proc") == 0)
-      return true;
-  return false;
-}
 
 static int
 set_stdio (const int stdio[3], nb_error_t *err)
@@ -440,12 +424,12 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
   r = rt_sync_recv (sock, &msg, NULL);
   if (r <= 0 || msg.type != RT_SYNC_GO)
     _exit (NB_EXIT_FAILED);
+  if (rt_init_set_oom_score_adj (spec, &err) < 0)
+    fail (sock, &err);
   /* The ids are mapped.  From now on the agent must not ptrace init, read
    * its memory, take its fds or reopen /proc/1/exe -- nsbox's binary on the
    * host (CVE-2019-5736): init is not dumpable, so all of that needs
    * CAP_SYS_PTRACE where nsbox was started. */
-  if (rt_init_set_oom_score_adj (spec, &err) < 0)
-    fail (sock, &err);
   if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     {
       nb_error_make (&err, errno, "make the sandbox's init undumpable");
@@ -460,9 +444,11 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
   if (set_stdio (o->stdio, &err) < 0)
     fail (sock, &err);
 
-  /* Without a /proc of its own inside, init opens its namespaces now,
-   * through the host's (else on the first exec: see serve). */
-  if (o->listen_fd >= 0 && !has_proc (spec) && open_namespaces (&in, &err) < 0)
+  /* Its namespaces, for exec: opened now, through the host's /proc.  Not
+   * later through the sandbox's: an agent that may mount (--allow-nested)
+   * could put its own /proc there and have nsbox exec join namespaces of
+   * its making. */
+  if (o->listen_fd >= 0 && open_namespaces (&in, &err) < 0)
     fail (sock, &err);
 
   /* Leave the host's session: terminal signals then reach the sandbox only
