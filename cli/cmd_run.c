@@ -331,7 +331,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   if (sb_join_running (sb->run_dir))
     {
       struct sb_join j = { .argv = cmd, .env = o.env,
-                           .terminal = terminal };
+                           .terminal = terminal,
+                           .preserve_fds = o.preserve_fds };
       close (nb_steal_fd (&start_lock));
       if (o.detach)
         {
@@ -448,6 +449,7 @@ planned:
     }
   spec->bind_fds = pinned;
   spec->n_bind_fds = o.n_binds + 1;
+  spec->preserve_fds = o.preserve_fds;
   {
     struct rt_create_opts co = { .state_dir = sb->run_dir,
                                  .id = sb->id,

@@ -133,6 +133,7 @@ sb_join_exec (const char *run_dir, const char *name, const struct sb_join *j,
     return -1;
   if (rt_spec_from_json (config, run_dir, &spec, err) < 0)
     return nb_error_wrap (err, "%s", name);
+  spec->preserve_fds = j->preserve_fds;
   if (rt_container_exec (run_dir, spec, &eo, status, err) < 0)
     return nb_error_wrap (err, "exec in %s", name);
   return 0;

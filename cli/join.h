@@ -14,6 +14,7 @@ struct sb_join
   const char *user;    /* "root", "UID" or "UID:GID"; NULL: the agent's */
   bool terminal;
   bool detach;
+  unsigned preserve_fds; /* see --preserve-fds */
 };
 
 /* Is the sandbox whose live state is RUN_DIR running? */

@@ -2,6 +2,7 @@
  * lifecycle in runtime/ (runtime.h). */
 #define _GNU_SOURCE
 #include "cli/oci.h"
+#include "cli/run_opts.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 #include "runtime/base/json.h"
@@ -26,29 +27,6 @@ struct create_opts
   const char *id;
 };
 
-/* --preserve-fds N: the caller's fds 3 .. 3 + N - 1 go to the process. */
-static int
-parse_preserve (const char *arg, unsigned *out, nb_error_t *err)
-{
-  char *end;
-  unsigned long n;
-
-  errno = 0;
-  n = strtoul (arg, &end, 10);
-  if (errno || *end || end == arg || n > 4096)
-    return nb_error_make (err, 0, "--preserve-fds %s: expects a count (0 "
-                                  "to 4096)",
-                          arg);
-  /* Every one of them must be open now: else a descriptor nsbox opens
-   * later could take a free number among them and be handed on. */
-  for (unsigned long fd = 3; fd < 3 + n; fd++)
-    if (fcntl ((int) fd, F_GETFD) < 0)
-      return nb_error_make (err, 0, "--preserve-fds %s: descriptor %lu is "
-                                    "not open",
-                            arg, fd);
-  *out = (unsigned) n;
-  return 0;
-}
 
 static int
 parse_create (int argc, char **argv, bool is_run, struct create_opts *o,
@@ -82,7 +60,7 @@ parse_create (int argc, char **argv, bool is_run, struct create_opts *o,
         o->console_socket = optarg;
         break;
       case 'P':
-        if (parse_preserve (optarg, &o->preserve_fds, err) < 0)
+        if (sb_parse_preserve_fds (optarg, &o->preserve_fds, err) < 0)
           return -1;
         break;
       case 'd':
@@ -488,7 +466,7 @@ oci_exec (const struct oci_global *g, int argc, char **argv, nb_error_t *err)
         o.console_socket = optarg;
         break;
       case 'F':
-        if (parse_preserve (optarg, &preserve, err) < 0)
+        if (sb_parse_preserve_fds (optarg, &preserve, err) < 0)
           return -1;
         break;
       case 'n': /* the process's own noNewPrivileges holds either way */

@@ -41,6 +41,7 @@ run_usage (FILE *out)
          "nsbox's runtime dir)\n"
          "      --recreate        restart a running sandbox with these "
          "options\n"
+         "      --preserve-fds N  hand the agent descriptors 3 .. 3+N-1\n"
          "      --mount-docker-socket\n"
          "                        the host's Docker or Podman socket inside "
          "(root-equivalent)\n"
@@ -304,6 +305,7 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
           { "volume", required_argument, NULL, 'v' },
           { "recreate", no_argument, NULL, 'R' },
           { "mount-docker-socket", no_argument, NULL, 'K' },
+          { "preserve-fds", required_argument, NULL, 'F' },
           { "cap-add", required_argument, NULL, 'A' },
           { "memory", required_argument, NULL, 'm' },
           { "memory-swap", required_argument, NULL, 'S' },
@@ -340,6 +342,10 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
         break;
       case 'K':
         o->docker_socket = true;
+        break;
+      case 'F':
+        if (sb_parse_preserve_fds (optarg, &o->preserve_fds, err) < 0)
+          return nb_error_wrap (err, "run");
         break;
       case 'm':
       case 'S':
@@ -461,6 +467,30 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
                           "run: --name %s: use letters, digits, '-', '_' and "
                           "'.' (at most 63)",
                           o->name);
+  return 0;
+}
+
+/* --preserve-fds N: the caller's fds 3 .. 3 + N - 1 go to the process. */
+int
+sb_parse_preserve_fds (const char *arg, unsigned *out, nb_error_t *err)
+{
+  char *end;
+  unsigned long n;
+
+  errno = 0;
+  n = strtoul (arg, &end, 10);
+  if (errno || *end || end == arg || n > 4096)
+    return nb_error_make (err, 0, "--preserve-fds %s: expects a count (0 "
+                                  "to 4096)",
+                          arg);
+  /* Every one of them must be open now: else a descriptor nsbox opens
+   * later could take a free number among them and be handed on. */
+  for (unsigned long fd = 3; fd < 3 + n; fd++)
+    if (fcntl ((int) fd, F_GETFD) < 0)
+      return nb_error_make (err, 0, "--preserve-fds %s: descriptor %lu is "
+                                    "not open",
+                            arg, fd);
+  *out = (unsigned) n;
   return 0;
 }
 

@@ -25,6 +25,7 @@ struct run_opts
   bool detach;         /* -d */
   bool recreate;       /* --recreate */
   bool docker_socket;  /* --mount-docker-socket */
+  unsigned preserve_fds; /* --preserve-fds N */
   char **cap_add, **cap_drop; /* --cap-add, --cap-drop: CAP_X names */
   struct rt_cgroup_limits limits; /* --memory, --memory-swap, --cpus,
                                      --pids-limit */
@@ -45,5 +46,8 @@ void sb_run_opts_clear (struct run_opts *o);
 /* Open PATH once, O_PATH (a directory with DIR), and say what it is from
  * the fd (see cli/run_opts.c). */
 int sb_pin_path (const char *path, bool dir, int *fd, char real[PATH_MAX]);
+/* --preserve-fds N: the caller's descriptors 3 .. 3 + N - 1, each of which
+ * must be open. */
+int sb_parse_preserve_fds (const char *arg, unsigned *out, nb_error_t *err);
 
 #endif

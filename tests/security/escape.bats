@@ -437,3 +437,19 @@ EOF2
   assert_status 125
   [[ $stderr == *"bind $base/flip/ws on $base/flip/ws: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
 }
+
+@test "--preserve-fds hands on only the descriptors it names: 3 is the agent's, 10 is not" {
+  echo "passed on" >"$TEST_DIR/given"
+  echo "secret of the caller" >"$TEST_DIR/secret"
+  chmod 600 "$TEST_DIR/given" "$TEST_DIR/secret"
+  chown "$TEST_UID:$TEST_GID" "$TEST_DIR/given" "$TEST_DIR/secret"
+  run --separate-stderr as_user bash -c 'exec 3<"$1" 10<"$2"; cd "$3" && exec "$4" run --preserve-fds 1 shell -- -c "cat <&3; cat <&10"' \
+    bash "$TEST_DIR/given" "$TEST_DIR/secret" "$WS" "$NSBOX"
+  assert_equal "${lines[0]}" "passed on"
+  [[ $output != *"secret of the caller"* ]] || { echo "fd 10 reached the agent" >&2; false; }
+  [[ $stderr == *"Bad fd number"* || $stderr == *"Bad file descriptor"* ]] || { _show_run; false; }
+  # A count that reaches a descriptor that is not open is refused.
+  run --separate-stderr as_user bash -c 'exec 3<&-; cd "$1" && exec "$2" run --preserve-fds 1 shell -- -c true' bash "$WS" "$NSBOX"
+  assert_status 125
+  [[ $stderr == *"--preserve-fds 1: descriptor 3 is not open"* ]] || { _show_run; false; }
+}
