@@ -27,10 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Signals the monitor takes and passes on to the sandbox's init. */
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
-                                 SIGUSR2, SIGWINCH, SIGCHLD, 0 };
-
 /* clone3 behaves like fork here (no new stack): the child continues in this
  * function with a copy of our memory, already inside the new namespaces, and
  * the pidfd lets us wait without racing a reused pid. */
@@ -120,14 +116,6 @@ make_listener (const char *dir, nb_error_t *err)
   return nb_steal_fd (&fd);
 }
 
-static int
-write_pid_file (const char *path, pid_t pid, nb_error_t *err)
-{
-  char buf[32];
-  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
-  return nb_write_file_atomic (path, buf, (size_t) n, 0644, 0, err);
-}
-
 struct launch
 {
   pid_t pid;
@@ -211,7 +199,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
                           json_object_get (spec->json, "annotations"),
                           l->cg.path, err)
               < 0)
-      || (o->pid_file && write_pid_file (o->pid_file, l->pid, err) < 0))
+      || (o->pid_file && rt_write_pid_file (o->pid_file, l->pid, err) < 0))
     {
       kill_and_reap (l->pid);
       if (o->state_dir)
@@ -267,19 +255,12 @@ rt_container_run (const struct rt_spec *spec,
 {
   cleanup_close int sigfd = -1;
   struct launch l = { 0 };
-  sigset_t mask, orig;
+  sigset_t orig;
   int wstatus, r;
 
-  sigemptyset (&mask);
-  for (const int *s = forwarded; *s; s++)
-    sigaddset (&mask, *s);
-  sigprocmask (SIG_BLOCK, &mask, &orig);
-  sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  sigfd = rt_monitor_signals (&orig, err);
   if (sigfd < 0)
-    {
-      sigprocmask (SIG_SETMASK, &orig, NULL);
-      return nb_error_make (err, errno, "signalfd");
-    }
+    return -1;
   l.cg.fd = -1;
   if (launch (spec, opts, &orig, sigfd, &l, err) < 0)
     {
@@ -362,77 +343,59 @@ rt_container_create (const struct rt_spec *spec,
   return 0;
 }
 
-/* Read DIR's state, named in errors as the container ID. */
-static int
-read_state (const char *dir, struct rt_state *st, nb_error_t *err)
-{
-  if (rt_state_read (dir, st, err) < 0)
-    return -1;
-  return 0;
-}
-
-/* The hooks of KIND in the bundle the state of STATE_DIR names (start and
- * delete have no spec of their own): only warnings. */
+/* The hooks of KIND in the bundle ST names (start and delete have no spec
+ * of their own): only warnings. */
 static void
-run_hooks_of_bundle (const char *state_dir, const char *kind,
+run_hooks_of_bundle (const struct rt_state *st, const char *kind,
                      const char *status)
 {
   cleanup_error nb_error_t e = NULL;
   cleanup_json json_t *config = NULL;
   cleanup_free char *path = NULL, *state = NULL;
-  struct rt_state st;
 
-  if (rt_state_read (state_dir, &st, &e) < 0)
-    return;
-  if (st.bundle && st.bundle[0]
-      && (path = nb_path_join (st.bundle, "config.json")) != NULL
+  if (st->bundle && st->bundle[0]
+      && (path = nb_path_join (st->bundle, "config.json")) != NULL
       && (config = nb_json_load_file (path, &e)) != NULL
       && rt_hooks_any (json_object_get (config, "hooks"), kind))
     {
-      state = rt_hooks_state (config, st.id, status, st.pid, st.bundle);
+      state = rt_hooks_state (config, st->id, status, st->pid, st->bundle);
       rt_hooks_run_warn (json_object_get (config, "hooks"), kind, state);
     }
-  rt_state_clear (&st);
 }
 
 int
 rt_container_start (const char *state_dir, nb_error_t *err)
 {
   struct rt_state st;
-  cleanup_close int conn = -1;
+  cleanup_close int conn = -1, master = -1;
   cleanup_error nb_error_t child_err = NULL;
-  struct rt_sync_msg msg;
-  int r;
+  int r = -1;
 
-  if (read_state (state_dir, &st, err) < 0)
+  if (rt_state_read (state_dir, &st, err) < 0)
     return -1;
   if (st.status != RT_STATUS_CREATED)
+    nb_error_make (err, 0, "it is %s, not created",
+                   rt_status_name (st.status));
+  else if ((conn = rt_state_connect (state_dir, err)) >= 0)
     {
-      nb_error_make (err, 0, "it is %s, not created",
-                     rt_status_name (st.status));
-      rt_state_clear (&st);
-      return -1;
+      r = rt_sync_send (conn, RT_REQ_START, 0, NULL, -1);
+      if (r < 0)
+        nb_error_make (err, -r, "ask its init to start");
+    }
+  if (r == 0)
+    {
+      /* The agent's copy of the socket closes when it execs. */
+      rt_sync_collect (conn, &master, &child_err, NULL);
+      if (child_err)
+        {
+          *err = steal_pointer (&child_err);
+          r = -1;
+        }
+      else
+        run_hooks_of_bundle (&st, "poststart", "running");
     }
   rt_state_clear (&st);
-  conn = rt_state_connect (state_dir, err);
-  if (conn < 0)
-    return -1;
-  r = rt_sync_send (conn, RT_REQ_START, 0, NULL, -1);
-  if (r < 0)
-    return nb_error_make (err, -r, "ask its init to start");
-  /* The agent's copy of the socket closes when it execs. */
-  while ((r = rt_sync_recv (conn, &msg, NULL)) > 0)
-    if (msg.type == RT_SYNC_ERROR)
-      nb_error_set_text (&child_err, msg.status, msg.text);
-  if (child_err)
-    {
-      *err = steal_pointer (&child_err);
-      return -1;
-    }
-  if (r < 0)
-    return nb_error_make (err, -r, "start");
-  run_hooks_of_bundle (state_dir, "poststart", "running");
-  return 0;
+  return r;
 }
 
 int
@@ -441,7 +404,7 @@ rt_container_kill (const char *state_dir, int sig, bool all, nb_error_t *err)
   struct rt_state st;
   cleanup_close int pidfd = -1;
 
-  if (read_state (state_dir, &st, err) < 0)
+  if (rt_state_read (state_dir, &st, err) < 0)
     return -1;
   if (st.status == RT_STATUS_STOPPED)
     {
@@ -514,7 +477,7 @@ rt_container_stop (const char *state_dir, int timeout, nb_error_t *err)
   cleanup_error nb_error_t e = NULL;
   int r = 0;
 
-  if (read_state (state_dir, &st, err) < 0)
+  if (rt_state_read (state_dir, &st, err) < 0)
     return -1;
   if (st.status != RT_STATUS_STOPPED)
     {
@@ -534,7 +497,7 @@ rt_container_delete (const char *state_dir, bool force, nb_error_t *err)
   struct rt_state st;
   enum rt_status status;
 
-  if (read_state (state_dir, &st, err) < 0)
+  if (rt_state_read (state_dir, &st, err) < 0)
     return -1;
   status = st.status;
   if (status != RT_STATUS_STOPPED)
@@ -556,10 +519,10 @@ rt_container_delete (const char *state_dir, bool force, nb_error_t *err)
         }
     }
   remove_cgroup_of (&st);
-  rt_state_clear (&st);
   /* Its state gone, before delete returns: poststop, whose failure is
-   * only said.  The bundle is read while the state still names it. */
-  run_hooks_of_bundle (state_dir, "poststop", "stopped");
+   * only said. */
   rt_state_remove (state_dir);
+  run_hooks_of_bundle (&st, "poststop", "stopped");
+  rt_state_clear (&st);
   return 0;
 }

@@ -24,9 +24,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
-                                 SIGUSR2, SIGWINCH, SIGCHLD, 0 };
-
 /* The process, forked by the joiner into the container's pid namespace but
  * made our child (CLONE_PARENT), so that nsbox waits for it directly. */
 static __attribute__ ((noreturn)) void
@@ -137,7 +134,7 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
   struct rt_state st;
   int ns_fds[RT_N_NS], ns_mask = 0, fds[2], wstatus, r;
   size_t n_ns = 0;
-  sigset_t mask, orig;
+  sigset_t orig;
   pid_t joiner, pid = -1;
 
   if (rt_state_read (state_dir, &st, err) < 0)
@@ -165,12 +162,14 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
   parent = fds[0];
   child = fds[1];
 
-  sigemptyset (&mask);
-  for (const int *s = forwarded; *s; s++)
-    sigaddset (&mask, *s);
-  sigprocmask (SIG_BLOCK, &mask, &orig);
-  sigfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  joiner = sigfd < 0 ? -1 : fork ();
+  sigfd = rt_monitor_signals (&orig, err);
+  if (sigfd < 0)
+    {
+      for (size_t i = 0; i < n_ns; i++)
+        close (ns_fds[i]);
+      return -1;
+    }
+  joiner = fork ();
   if (joiner == 0)
     {
       close (parent);
@@ -183,7 +182,7 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
   if (joiner < 0)
     {
       sigprocmask (SIG_SETMASK, &orig, NULL);
-      return nb_error_make (err, errno, sigfd < 0 ? "signalfd" : "fork");
+      return nb_error_make (err, errno, "fork");
     }
   close (nb_steal_fd (&child));
 
@@ -206,16 +205,10 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
         }
       return nb_error_make (err, errno, "start the process in it");
     }
-  if (o && o->pid_file)
+  if (o && o->pid_file && rt_write_pid_file (o->pid_file, pid, err) < 0)
     {
-      char buf[32];
-      int n = snprintf (buf, sizeof buf, "%d", (int) pid);
-      if (nb_write_file_atomic (o->pid_file, buf, (size_t) n, 0644, 0, err)
-          < 0)
-        {
-          sigprocmask (SIG_SETMASK, &orig, NULL);
-          return -1;
-        }
+      sigprocmask (SIG_SETMASK, &orig, NULL);
+      return -1;
     }
   if (master >= 0 && o && o->console_socket)
     {

@@ -264,3 +264,11 @@ rt_state_remove_own (const char *dir, pid_t pid)
     rt_state_remove (dir);
   rt_state_clear (&st);
 }
+
+int
+rt_write_pid_file (const char *path, pid_t pid, nb_error_t *err)
+{
+  char buf[32];
+  int n = snprintf (buf, sizeof buf, "%d", (int) pid);
+  return nb_write_file_atomic (path, buf, (size_t) n, 0644, 0, err);
+}

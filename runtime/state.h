@@ -58,6 +58,8 @@ int rt_state_sock_addr (const char *dir, struct sockaddr_un *addr,
                         socklen_t *len, int *dirfd, nb_error_t *err);
 /* Connect to DIR's init; ERR says it does not answer. */
 int rt_state_connect (const char *dir, nb_error_t *err);
+/* Write PID to PATH (an engine's --pid-file), atomically. */
+int rt_write_pid_file (const char *path, pid_t pid, nb_error_t *err);
 /* Remove state.json and init.sock from DIR (not DIR itself). */
 void rt_state_remove (const char *dir);
 /* The same only while they are those of the init PID: not a later

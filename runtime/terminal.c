@@ -182,3 +182,25 @@ rt_terminal_winsize (void)
     return 0;
   return (unsigned) ws.ws_row << 16 | ws.ws_col;
 }
+
+int
+rt_monitor_signals (sigset_t *orig, nb_error_t *err)
+{
+  static const int forwarded[] = { SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
+                                   SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
+  sigset_t mask;
+  int fd;
+
+  sigemptyset (&mask);
+  for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+    sigaddset (&mask, forwarded[i]);
+  sigprocmask (SIG_BLOCK, &mask, orig);
+  fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0)
+    {
+      int e = errno;
+      sigprocmask (SIG_SETMASK, orig, NULL);
+      return nb_error_make (err, e, "signalfd");
+    }
+  return fd;
+}

@@ -3,6 +3,7 @@
 #ifndef RT_TERMINAL_H
 #define RT_TERMINAL_H
 
+#include <signal.h>
 #include <sys/types.h>
 #include "runtime/base/error.h"
 
@@ -12,6 +13,11 @@
 int rt_monitor_wait (pid_t init, int pidfd, int sigfd, int master,
                      int *wstatus, nb_error_t *err);
 
+/* Block the signals the monitor takes and passes on (SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT, SIGUSR1/2, SIGWINCH, SIGCHLD), *ORIG getting the mask
+ * before; returns a signalfd for them, or < 0 with ERR (and the mask
+ * restored). */
+int rt_monitor_signals (sigset_t *orig, nb_error_t *err);
 /* The size of the user's terminal (stdin's) as rows << 16 | cols, or 0. */
 unsigned rt_terminal_winsize (void);
 /* The console socket protocol (runc's, as conmon and containerd's shim
