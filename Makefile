@@ -19,6 +19,11 @@ OCI_LIBS := $(shell pkg-config --libs $(OCI_PKGS))
 # build/seccomp-gen, into the binary), others in nsbox-seccomp.so, which
 # nsbox dlopens on a cache miss -- a sandbox start never loads it.
 SECCOMP_LIBS := $(shell pkg-config --libs libseccomp jansson)
+# The egress proxy of `--network filtered` (proxy/) resolves names with
+# c-ares: it lives in nsbox-proxy.so, which the proxy process dlopens, so
+# nsbox itself never links c-ares.
+PROXY_LIBS := $(shell pkg-config --libs libcares jansson)
+PROXY_SRCS := $(wildcard proxy/*.c)
 WERROR ?=
 CFLAGS ?= -O2 -g
 VERSION := 0.1.0
@@ -39,14 +44,16 @@ SO_OBJS := $(OCI_SRCS:%.c=build/pic/%.o) $(SO_SHARED:%.c=build/pic/%.o)
 SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
+PROXY_SO_OBJS := $(PROXY_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
-	$(SECCOMP_SRCS:%.c=build/san/%.o) build/san/embed.o build/san/seccomp_default.o
+	$(SECCOMP_SRCS:%.c=build/san/%.o) $(PROXY_SRCS:%.c=build/san/%.o) \
+	build/san/embed.o build/san/seccomp_default.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
-MANS := $(wildcard man/*.1 man/*.5)
+MANS := $(wildcard man/*.1 man/*.5 man/*.7)
 
-all: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
+all: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
 
 nsbox: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
@@ -61,6 +68,9 @@ nsbox-seccomp.so: $(SECCOMP_SO_OBJS)
 # when the git config changed since a sandbox recorded it.
 nsbox-git.so: $(GIT_SO_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(GIT_LIBS)
+
+nsbox-proxy.so: $(PROXY_SO_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(PROXY_LIBS)
 
 # The default profile, compiled once here and built into nsbox.
 build/seccomp-gen: runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(wildcard runtime/*.h runtime/base/*.h)
@@ -103,7 +113,13 @@ build/san/embed.o: build/embed.c
 
 build/tests/%: tests/unit/%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) -ldl $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) $(PROXY_LIBS) -ldl $(shell pkg-config --libs cmocka)
+
+# The proxy alone on loopback ports, for tests/integration/proxy.bats and
+# the bench (which runs it through nsbox-proxy.so with --plugin).
+build/tests/proxy-run: tests/proxy/proxy-run.c $(PROXY_SRCS:%.c=build/san/%.o) $(patsubst %.c,build/san/%.o,$(wildcard runtime/base/*.c))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(PROXY_LIBS) -lpthread -ldl
 
 # The escape suite's probe: static, so it runs in any template.
 build/tests/probe: tests/security/probe.c
@@ -113,16 +129,16 @@ build/tests/probe: tests/security/probe.c
 deps:
 	@sh tests/deps.sh
 
-check: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so build/tests/probe $(UNIT_BINS)
+check: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so build/tests/probe build/tests/proxy-run $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	@sh tests/check.sh --unit-only $(UNIT_BINS)
 
-bench: nsbox nsbox-images.so
+bench: nsbox nsbox-images.so nsbox-proxy.so build/tests/proxy-run
 	@sh bench/bench.sh
 
-install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
+install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	ln -sf nsbox $(DESTDIR)$(BINDIR)/nsbox-oci
@@ -130,18 +146,20 @@ install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
 	install -m 0644 nsbox-images.so $(DESTDIR)$(LIBDIR)/nsbox-images.so
 	install -m 0644 nsbox-seccomp.so $(DESTDIR)$(LIBDIR)/nsbox-seccomp.so
 	install -m 0644 nsbox-git.so $(DESTDIR)$(LIBDIR)/nsbox-git.so
+	install -m 0644 nsbox-proxy.so $(DESTDIR)$(LIBDIR)/nsbox-proxy.so
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
+	for m in $(filter %.7,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/; done
 
 format:
-	clang-format -i $(SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
+	clang-format -i $(SRCS) $(PROXY_SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
+	rm -rf build nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
 
 # Naming every object in a rule keeps make from treating them as
 # intermediate files (deleted after the build, or skipped when missing).
-objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS)
+objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS) $(PROXY_SO_OBJS)
 
 .PHONY: all deps check unit bench install format clean objects
 
@@ -183,7 +201,8 @@ fuzz: fuzz-build
 # The parsers of what users and images supply (seccomp and agent profiles,
 # config.json, references): pure functions, so the harness runs as anyone.
 FUZZ_PARSER_SRCS := runtime/spec.c runtime/hooks.c runtime/seccomp_compile.c cli/profile.c \
-	oci/ref.c oci/digest.c $(wildcard runtime/base/*.c)
+	oci/ref.c oci/digest.c proxy/policy.c proxy/http.c proxy/socks.c \
+	$(wildcard runtime/base/*.c)
 build/fuzz/obj/embed.o: build/embed.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<

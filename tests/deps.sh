@@ -9,7 +9,8 @@
 # it; without sudo it only prints the command to run and exits 1.
 set -eu
 
-# Build: compiler and the libraries the Makefile asks pkg-config for.
+# Build: compiler and the libraries the Makefile asks pkg-config for (c-ares
+# for the egress proxy plugin).
 # Test: cmocka (unit), bats (integration), uidmap (newuidmap/newgidmap for the
 # subordinate-id user), busybox-static (offline test images), python3 (socket
 # probes in tests), procps (ps, used by bats' test timeout), util-linux
@@ -21,7 +22,7 @@ set -eu
 REQUIRED="build-essential pkg-config
 libseccomp-dev libcap-dev libmount-dev libjansson-dev libgit2-dev
 libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
-libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
+libc-ares-dev libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
 zstd docker-registry skopeo podman conmon slirp4netns containerd
 user-mode-linux clang"
 

@@ -51,7 +51,7 @@ setup_suite() {
     # nsbox loads its plugins from its own directory; the escape suite's
     # probe goes along too.
     local f
-    for f in nsbox-images.so nsbox-seccomp.so nsbox-git.so build/tests/probe; do
+    for f in nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so build/tests/probe build/tests/proxy-run; do
       if [[ -f $repo/$f ]]; then
         cp "$repo/$f" "$NSBOX_SUITE_BIN_DIR/"
         chmod a+rX "$NSBOX_SUITE_BIN_DIR/${f##*/}"
