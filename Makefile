@@ -72,6 +72,12 @@ nsbox-git.so: $(GIT_SO_OBJS)
 nsbox-proxy.so: $(PROXY_SO_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(PROXY_LIBS)
 
+# The test driver built like the plugin (optimised, no sanitizers), for the
+# bench, which runs the proxy through nsbox-proxy.so with --plugin.
+build/bench/proxy-run: tests/proxy/proxy-run.c $(PROXY_SO_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PROXY_LIBS) -lpthread -ldl
+
 # The default profile, compiled once here and built into nsbox.
 build/seccomp-gen: runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(wildcard runtime/*.h runtime/base/*.h)
 	@mkdir -p build
@@ -135,7 +141,7 @@ check: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so build/
 unit: $(UNIT_BINS)
 	@sh tests/check.sh --unit-only $(UNIT_BINS)
 
-bench: nsbox nsbox-images.so nsbox-proxy.so build/tests/proxy-run
+bench: nsbox nsbox-images.so nsbox-proxy.so build/bench/proxy-run
 	@sh bench/bench.sh
 
 install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so

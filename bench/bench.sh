@@ -3,7 +3,8 @@
 # and crun, side by side in one hyperfine run, all rootless as an unprivileged user.
 # Then the pull bench, bench/bench-pull.sh.
 # See bench/README.md.  Env: BENCH_RUNS (default 100), BENCH_WARMUP (default 5),
-# BENCH_ONLY=start|pull (one of the two benches; default both).
+# BENCH_ONLY=start|pull|proxy (one of the benches; default all: start, pull,
+# then the egress proxy's, bench/bench-proxy.sh).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"   # the Makefile calls `sh bench/bench.sh`
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -15,7 +16,8 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 case ${BENCH_ONLY:-} in
 "" | start) ;;
 pull) exec bash "$SRC/bench/bench-pull.sh" ;;
-*) say "BENCH_ONLY must be start or pull, not '$BENCH_ONLY'"; exit 2 ;;
+proxy) exec bash "$SRC/bench/bench-proxy.sh" ;;
+*) say "BENCH_ONLY must be start, pull or proxy, not '$BENCH_ONLY'"; exit 2 ;;
 esac
 
 # --- tools (installed when running as root) and the unprivileged user ---------------------
@@ -245,5 +247,9 @@ if [ -z "${BENCH_ONLY:-}" ]; then
 	bash "$SRC/bench/bench-pull.sh"
 	pull=$?
 	[ $pull -gt $status ] && status=$pull
+	echo
+	bash "$SRC/bench/bench-proxy.sh"
+	proxy=$?
+	[ $proxy -gt $status ] && status=$proxy
 fi
 exit $status
