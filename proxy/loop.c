@@ -69,7 +69,7 @@ struct dir
 {
   int src, dst;
   int pipe[2];
-  size_t in_pipe;
+  size_t in_pipe, pipe_cap;
   char *pre; /* sent to dst before the spliced bytes */
   size_t pre_len, pre_off;
   int pre_counts; /* the client's bytes (rewritten head), not ours */
@@ -442,10 +442,10 @@ pump_dir (struct dir *d)
         }
       if (d->pre_off == d->pre_len)
         {
-          if (!d->eof && d->in_pipe < PIPE_SIZE)
+          if (!d->eof && d->in_pipe < d->pipe_cap)
             {
               ssize_t n = splice (d->src, NULL, d->pipe[1], NULL,
-                                  PIPE_SIZE - d->in_pipe,
+                                  d->pipe_cap - d->in_pipe,
                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
               if (n > 0)
                 d->in_pipe += (size_t) n, progress = 1;
@@ -508,8 +508,12 @@ make_pipe (struct dir *d)
 {
   if (pipe2 (d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
     return -1;
-  /* Bigger pipes, fewer splice calls: best effort (pipe-max-size). */
-  (void) fcntl (d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+  /* Bigger pipes, fewer splice calls: best effort (pipe-max-size and the
+   * user's pipe-user-pages-soft cap it). */
+  int cap = fcntl (d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+  if (cap < 0)
+    cap = fcntl (d->pipe[1], F_GETPIPE_SZ);
+  d->pipe_cap = cap > 0 ? (size_t) cap : 65536;
   return 0;
 }
 

@@ -53,7 +53,10 @@ struct nb_proxy_config
 
 /* Serve until stop_fd is readable (or forever if -1).  Returns 0, or < 0
  * with *err filled (an invalid fixed rule, a listener that is not one, no
- * resolver).  The listening fds are made non-blocking and stay open. */
+ * resolver, a log that cannot be opened).  The listening fds are made
+ * non-blocking and stay open.  Meant for a process of its own: it ignores
+ * SIGPIPE (splice into a closed socket raises it) and raises its
+ * RLIMIT_NOFILE soft limit to the hard one. */
 int nb_proxy_run (const struct nb_proxy_config *cfg, nb_error_t *err);
 /* The plugin's entry point: nb_proxy_run. */
 int nsbox_proxy_main (const struct nb_proxy_config *cfg, nb_error_t *err);
