@@ -1098,13 +1098,13 @@ proxy_init (struct proxy *px, const struct nb_proxy_config *cfg,
   if (nb_resolver_new (px->epfd, TAG (K_ARES), cfg->hosts_file,
                        cfg->resolv_conf, &px->resolver, err) < 0)
     return nb_error_wrap (err, "proxy");
+  /* The fixed rules alone to begin with; refresh_policy adds the files'
+   * (and rebuilds from these whenever a file changes).  Not only when there
+   * are no files: a policy file that does not exist yet (no `nsbox policy`
+   * so far) must not leave the fixed rules out. */
+  if (nb_policy_merge (&px->merged, &px->fixed, err) < 0)
+    return -1;
   refresh_policy (px);
-  if (px->n_files == 0)
-    {
-      nb_policy_free (&px->merged);
-      if (nb_policy_merge (&px->merged, &px->fixed, err) < 0)
-        return -1;
-    }
   return 0;
 }
 
