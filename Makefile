@@ -35,7 +35,8 @@ OCI_CLI_SRCS := $(wildcard cli/image_*.c)
 OCI_SRCS := $(wildcard oci/*.c) $(OCI_CLI_SRCS)
 SECCOMP_SRCS := runtime/seccomp_compile.c
 GIT_SRCS := cli/git_identity.c
-SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
+# The policy rules are checked by nsbox policy too (pure logic, no c-ares).
+SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c)) proxy/policy.c
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=build/%.o) build/embed.o build/seccomp_default.o
 # What image code shares with the rest of nsbox is compiled in again (PIC).
@@ -45,9 +46,10 @@ SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.
 GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
 PROXY_SO_OBJS := $(PROXY_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
-SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
+# (sorted: proxy/policy.c is in nsbox and in the proxy plugin alike)
+SAN_OBJS := $(sort $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
 	$(SECCOMP_SRCS:%.c=build/san/%.o) $(PROXY_SRCS:%.c=build/san/%.o) \
-	build/san/embed.o build/san/seccomp_default.o
+	build/san/embed.o build/san/seccomp_default.o)
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
@@ -145,7 +147,7 @@ bench: nsbox nsbox-images.so nsbox-proxy.so build/bench/proxy-run
 	@sh bench/bench.sh
 
 install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	ln -sf nsbox $(DESTDIR)$(BINDIR)/nsbox-oci
 	install -d $(DESTDIR)$(LIBDIR)
@@ -207,7 +209,7 @@ fuzz: fuzz-build
 # The parsers of what users and images supply (seccomp and agent profiles,
 # config.json, references): pure functions, so the harness runs as anyone.
 FUZZ_PARSER_SRCS := runtime/spec.c runtime/hooks.c runtime/seccomp_compile.c cli/profile.c \
-	oci/ref.c oci/digest.c proxy/policy.c proxy/http.c proxy/socks.c \
+	cli/net_mode.c oci/ref.c oci/digest.c proxy/policy.c proxy/http.c proxy/socks.c \
 	$(wildcard runtime/base/*.c)
 build/fuzz/obj/embed.o: build/embed.c
 	@mkdir -p $(dir $@)

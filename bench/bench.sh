@@ -3,8 +3,9 @@
 # and crun, side by side in one hyperfine run, all rootless as an unprivileged user.
 # Then the pull bench, bench/bench-pull.sh.
 # See bench/README.md.  Env: BENCH_RUNS (default 100), BENCH_WARMUP (default 5),
-# BENCH_ONLY=start|pull|proxy (one of the benches; default all: start, pull,
-# then the egress proxy's, bench/bench-proxy.sh).
+# BENCH_ONLY=start|pull|proxy|net (one of the benches; default all: start,
+# pull, the egress proxy's (bench/bench-proxy.sh), then the network modes'
+# (bench/bench-net.sh)).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"   # the Makefile calls `sh bench/bench.sh`
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -17,7 +18,8 @@ case ${BENCH_ONLY:-} in
 "" | start) ;;
 pull) exec bash "$SRC/bench/bench-pull.sh" ;;
 proxy) exec bash "$SRC/bench/bench-proxy.sh" ;;
-*) say "BENCH_ONLY must be start, pull or proxy, not '$BENCH_ONLY'"; exit 2 ;;
+net) exec bash "$SRC/bench/bench-net.sh" ;;
+*) say "BENCH_ONLY must be start, pull, proxy or net, not '$BENCH_ONLY'"; exit 2 ;;
 esac
 
 # --- tools (installed when running as root) and the unprivileged user ---------------------
@@ -251,5 +253,9 @@ if [ -z "${BENCH_ONLY:-}" ]; then
 	bash "$SRC/bench/bench-proxy.sh"
 	proxy=$?
 	[ $proxy -gt $status ] && status=$proxy
+	echo
+	bash "$SRC/bench/bench-net.sh"
+	net=$?
+	[ $net -gt $status ] && status=$net
 fi
 exit $status

@@ -834,10 +834,14 @@ check_pasta (struct doc_result *r)
   cleanup_free char *pasta = find_program ("pasta");
   cleanup_close int fd = -1;
 
+  /* --network open falls back to slirp4netns, which needs the tun device
+   * just as much. */
+  if (pasta == NULL)
+    pasta = find_program ("slirp4netns");
   if (pasta == NULL)
     {
-      result_set (r, DOC_WARN,
-                  "pasta not found in PATH: --network pasta unavailable");
+      result_set (r, DOC_WARN, "neither pasta nor slirp4netns in PATH: "
+                               "--network open unavailable");
       result_hint (r, "as root: apt-get install passt");
       return;
     }
@@ -848,7 +852,7 @@ check_pasta (struct doc_result *r)
     {
       int e = errno;
       result_set (r, DOC_WARN,
-                  "%s found, but /dev/net/tun: %s: --network pasta "
+                  "%s found, but /dev/net/tun: %s: --network open "
                   "unavailable",
                   pasta, strerror (e));
       if (e == ENOENT || e == ENODEV)

@@ -16,6 +16,38 @@ struct ls
   json_t *all;
 };
 
+/* Its network mode and, while it runs, its published ports as docker ps
+ * shows them: "127.0.0.1:8080->8000/tcp" (kept as pasta's
+ * "127.0.0.1/8080:8000"). */
+static void
+add_network (json_t *e, json_t *net)
+{
+  json_t *ports = json_array (), *p;
+  size_t i;
+
+  if (ports == NULL)
+    return;
+  json_array_foreach (json_object_get (net, "publish"), i, p)
+  {
+    const char *spec = json_string_value (p);
+    const char *slash = spec ? strchr (spec, '/') : NULL;
+    const char *colon = slash ? strchr (slash, ':') : NULL;
+    if (colon && strcmp (json_string_value (json_object_get (e, "status")),
+                         "running")
+                     == 0)
+      json_array_append_new (ports,
+                             json_sprintf ("%.*s:%.*s->%s/tcp",
+                                           (int) (slash - spec), spec,
+                                           (int) (colon - slash - 1),
+                                           slash + 1, colon + 1));
+  }
+  json_object_set_new (e, "ports", ports);
+  json_object_set_new (e, "network",
+                       json_string (json_string_value (
+                                         json_object_get (net, "mode"))
+                                         ?: "none"));
+}
+
 static int
 collect (const char *dir, json_t *rec, void *arg)
 {
@@ -33,8 +65,27 @@ collect (const char *dir, json_t *rec, void *arg)
   if (e && image)
     json_object_set (e, "image_digest", json_object_get (image, "digest"));
   if (e)
+    add_network (e, json_object_get (json_object_get (rec, "options"),
+                                     "network"));
+  if (e)
     json_array_append_new (l->all, e);
   return 0;
+}
+
+static char *
+join_ports (json_t *ports)
+{
+  char *text = NULL;
+  size_t len = 0, i;
+  json_t *p;
+  FILE *f = open_memstream (&text, &len);
+
+  if (f == NULL)
+    return NULL;
+  json_array_foreach (ports, i, p)
+    fprintf (f, "%s%s", i ? ", " : "", json_string_value (p));
+  fclose (f);
+  return text;
 }
 
 static const char *
@@ -91,20 +142,23 @@ cmd_ls (int argc, char **argv)
   else
     {
       if (!quiet)
-        printf ("%-24s %-32s %-8s %-26s %-8s %s\n", "NAME", "WORKSPACE",
-                "AGENT", "TEMPLATE", "STATUS", "CREATED");
+        printf ("%-24s %-32s %-8s %-26s %-8s %-20s %s\n", "NAME",
+                "WORKSPACE", "AGENT", "TEMPLATE", "STATUS", "CREATED",
+                "PORTS");
       json_array_foreach (l.all, i, e)
       {
         /* Names and paths come from records on disk: shown escaped. */
         cleanup_free char *name = nb_escape (field (e, "name"));
         cleanup_free char *ws = nb_escape (field (e, "workspace"));
         cleanup_free char *tmpl = nb_escape (field (e, "template"));
+        cleanup_free char *ports = join_ports (json_object_get (e, "ports"));
         if (quiet)
           printf ("%s\n", name ? name : "?");
         else
-          printf ("%-24s %-32s %-8s %-26s %-8s %s\n", name ? name : "?",
-                  ws ? ws : "?", field (e, "agent"), tmpl ? tmpl : "?",
-                  field (e, "status"), field (e, "created"));
+          printf ("%-24s %-32s %-8s %-26s %-8s %-20s %s\n",
+                  name ? name : "?", ws ? ws : "?", field (e, "agent"),
+                  tmpl ? tmpl : "?", field (e, "status"), field (e, "created"),
+                  ports ? ports : "");
       }
     }
   json_decref (l.all);

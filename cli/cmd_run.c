@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "cli/commands.h"
 #include "cli/run_opts.h"
+#include "cli/network.h"
+#include "cli/run_net.h"
 #include "cli/plan.h"
 #include "cli/profile.h"
 #include "cli/run_image.h"
@@ -243,7 +245,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_free char *workspace = NULL, *rootfs = NULL, *bundle = NULL,
                     *text = NULL, *home = NULL, *user = NULL;
   cleanup_free char **cmd = NULL;
-  cleanup_strv char **env = NULL, **binds = NULL;
+  cleanup_strv char **env = NULL, **binds = NULL, **run_env = NULL;
+  struct sb_net net = { .mode = SB_NET_NONE };
   struct rt_spec *spec = NULL;
   json_t *json = NULL, *seccomp = NULL, *options = NULL;
   cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
@@ -302,6 +305,8 @@ run (int argc, char **argv, int *status, nb_error_t *err)
                    (json_int_t) o.limits.memory_swap, "pids",
                    (json_int_t) o.limits.pids, "cpu_quota",
                    (json_int_t) o.limits.cpu_quota));
+  if (sb_run_plan_network (&o, prof, sb, &net, options, err) < 0)
+    goto out;
   if (sb_join_running (sb->run_dir))
     {
       cleanup_free char *drift
@@ -365,6 +370,21 @@ start:
                        &seccomp, err)
       < 0)
     goto out;
+  /* The proxy's variables first: the user's -e may still override them. */
+  {
+    size_t n = 0;
+    if (net.mode == SB_NET_FILTERED && sb_net_proxy_env (&run_env, &n) < 0)
+      {
+        nb_error_make (err, ENOMEM, "run");
+        goto out;
+      }
+    for (char **e = o.env; e && *e; e++)
+      if (sb_env_push_all (&run_env, &n, (char *const[]){ *e, NULL }) < 0)
+        {
+          nb_error_make (err, ENOMEM, "run");
+          goto out;
+        }
+  }
   if (strcmp (tmpl, "host") != 0)
     {
       struct sb_image_run ir = { .template_name = tmpl,
@@ -376,7 +396,7 @@ start:
                                  .rootfs = rootfs,
                                  .terminal = terminal,
                                  .seccomp = seccomp,
-                                 .user_env = o.env,
+                                 .user_env = run_env,
                                  .user_binds = (const char *const *) o.binds };
       if (sb_image_plan (sb, prof, &ir, &json, err) < 0)
         goto out;
@@ -384,7 +404,7 @@ start:
     }
   if (sb_plan_host_rootfs (rootfs, err) < 0)
     goto out;
-  env = make_env (sb, prof, home, user, terminal, o.env);
+  env = make_env (sb, prof, home, user, terminal, run_env);
   if (env == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
@@ -417,6 +437,8 @@ start:
       goto out;
   }
 planned:
+  if (sb_run_net_spec (json, &net, sb, strcmp (tmpl, "host") != 0, err) < 0)
+    goto out;
   if ((o.cap_add || o.cap_drop)
       && sb_caps_adjust (json, o.cap_add, o.cap_drop, err) < 0)
     goto out;
@@ -463,6 +485,8 @@ planned:
                                  .memory_shown = o.memory_shown };
     snprintf (cgroup_name, sizeof cgroup_name, "nsbox-%s", sb->id);
     co.name = sb->name;
+    co.net_setup = sb_net_setup;
+    co.net_arg = &net;
     if (!o.detach)
       ret = rt_container_run (spec, &co, status, err);
     else if (detached_stdio (sb, &null_fd, &out_fd, err) == 0)
@@ -487,6 +511,7 @@ out:
   json_decref (seccomp);
   json_decref (options);
   sb_run_opts_clear (&o);
+  sb_net_clear (&net);
   sb_sandbox_free (sb);
   sb_profile_free (prof);
   return ret;

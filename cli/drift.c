@@ -58,6 +58,7 @@ sb_options_drift (json_t *recorded, json_t *now)
                { "cap_add", "--cap-add" },
                { "cap_drop", "--cap-drop" },
                { "limits", "--memory/--cpus/--pids-limit" },
+               { "network", "--network" },
                { NULL, NULL } };
   char *text = NULL;
   size_t len = 0;

@@ -28,6 +28,8 @@ static const struct command commands[] = {
   { "images", cmd_image, "list the images in the store" },
   { "rmi", cmd_image, "remove an image from the store" },
   { "image", cmd_image, "image prune: remove unused blobs and layers" },
+  { "policy", cmd_policy, "policy allow|deny|rm|ls: egress rules" },
+  { "network", cmd_network, "network log: the egress proxy's decisions" },
   { "oci", cmd_oci, "the OCI runtime commands (runc's), for engines" },
   { "doctor", cmd_doctor, "check what this host allows" },
   { "unshare", cmd_unshare, "a shell or command in nsbox's user namespace" },

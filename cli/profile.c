@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include "cli/profile.h"
+#include "cli/network.h"
+#include "proxy/policy.h"
 #include "cli/embed.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
@@ -51,7 +53,7 @@ sb_profile_free (struct sb_profile *p)
 
 static const char *const known_keys[]
     = { "name", "description", "command", "template", "env", "state",
-        "pass_env", "allow_nested", NULL };
+        "pass_env", "allow_nested", "network", NULL };
 
 /* "~/..." without "." or ".." components: a path under the agent's home. */
 static bool
@@ -69,6 +71,77 @@ valid_state_path (const char *s)
         p++;
     }
   return true;
+}
+
+/* An array of egress rules (KEY), or nothing. */
+static int
+string_array (json_t *v, const char *origin, const char *key, json_t **out,
+              nb_error_t *err)
+{
+  size_t i;
+  json_t *e;
+
+  *out = v;
+  if (v && !json_is_array (v))
+    return nb_error_make (err, 0, "profile %s: \"%s\" must be an array of "
+                                  "strings",
+                          origin, key);
+  json_array_foreach (v, i, e)
+  {
+    struct nb_rule rule;
+    if (!json_is_string (e) || json_string_length (e) == 0)
+      return nb_error_make (err, 0, "profile %s: %s[%zu]: not a string",
+                            origin, key, i);
+    if (nb_policy_parse_rule (json_string_value (e), &rule, err) < 0)
+      return nb_error_wrap (err, "profile %s: %s[%zu]", origin, key, i);
+  }
+  return 0;
+}
+
+/* "network": "MODE", or { "mode": MODE, "allow": [...], "deny": [...] }. */
+static int
+parse_network (struct sb_profile *p, json_t *v, const char *origin,
+               nb_error_t *err)
+{
+  enum sb_net_mode mode;
+  json_t *m = v;
+  const char *key;
+  json_t *e;
+
+  if (v == NULL)
+    return 0;
+  if (json_is_object (v))
+    {
+      json_object_foreach (v, key, e)
+      {
+        if (strcmp (key, "mode") && strcmp (key, "allow")
+            && strcmp (key, "deny"))
+          return nb_error_make (err, 0, "profile %s: network: unknown key "
+                                        "\"%s\"",
+                                origin, key);
+      }
+      m = json_object_get (v, "mode");
+      if (string_array (json_object_get (v, "allow"), origin, "network.allow",
+                        &p->net_allow, err)
+              < 0
+          || string_array (json_object_get (v, "deny"), origin,
+                           "network.deny", &p->net_deny, err)
+                 < 0)
+        return -1;
+    }
+  if (m == NULL)
+    return 0;
+  if (!json_is_string (m) || sb_net_mode_parse (json_string_value (m), &mode,
+                                                err)
+                                 < 0)
+    {
+      nb_error_free (err);
+      return nb_error_make (err, 0, "profile %s: network%s: expects none, "
+                                    "open, filtered or host",
+                            origin, m == v ? "" : ".mode");
+    }
+  p->network = json_string_value (m);
+  return 0;
 }
 
 bool
@@ -186,6 +259,8 @@ sb_profile_parse (const char *text, const char *origin,
                             "profile %s: pass_env[%zu]: not a variable name",
                             origin, i);
   }
+  if (parse_network (p, json_object_get (json, "network"), origin, err) < 0)
+    return -1;
   *out = steal_pointer (&p);
   return 0;
 }

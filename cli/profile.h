@@ -18,6 +18,8 @@ struct sb_profile
                            credential volume, may be NULL */
   json_t *pass_env;     /* array of host variable names, may be NULL */
   bool allow_nested;    /* "allow_nested": sandboxes inside (--allow-nested) */
+  const char *network;  /* "network" (.mode): its default mode, or NULL */
+  json_t *net_allow, *net_deny; /* "network": its egress rules, or NULL */
   char *origin;         /* where it was read from */
 };
 

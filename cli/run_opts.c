@@ -1,12 +1,15 @@
 #define _GNU_SOURCE
 #include "cli/run_opts.h"
 #include "cli/caps.h"
+#include "cli/network.h"
+#include "proxy/policy.h"
 #include "cli/profile.h"
 #include "cli/run_image.h"
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -50,10 +53,92 @@ run_usage (FILE *out)
          "      --cap-add CAP, --cap-drop CAP\n"
          "                        capabilities of root in the sandbox "
          "(ALL for all)\n"
+         "      --network MODE    none (loopback only), open, filtered "
+         "(the egress proxy)\n"
+         "                        or host (no isolation); default: the "
+         "agent's\n"
+         "  -p, --publish [IP:]HOST_PORT:PORT\n"
+         "                        publish a sandbox port (open; host "
+         "loopback by default)\n"
+         "      --allow-host-port PORT\n"
+         "                        the host's loopback PORT, as "
+         "host.nsbox.internal:PORT (open)\n"
+         "      --egress-allow PATTERN, --egress-deny PATTERN\n"
+         "                        rules of the filtered network "
+         "(nsbox-network(7))\n"
          "      --security-opt seccomp=FILE|unconfined\n"
          "                        another seccomp profile, or none\n"
          "See nsbox-run(1).\n",
          out);
+}
+
+static int
+push_str (char ***v, size_t *n, const char *s)
+{
+  char **nv = realloc (*v, (*n + 2) * sizeof *nv);
+  if (nv == NULL)
+    return -1;
+  *v = nv;
+  if ((nv[*n] = strdup (s)) == NULL)
+    return -1;
+  nv[++*n] = NULL;
+  return 0;
+}
+
+static bool
+valid_port (const char *s, size_t len)
+{
+  unsigned long v = 0;
+  if (len == 0 || len > 5)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    {
+      if (s[i] < '0' || s[i] > '9')
+        return false;
+      v = v * 10 + (unsigned long) (s[i] - '0');
+    }
+  return v >= 1 && v <= 65535;
+}
+
+/* -p [HOST_IP:]HOST_PORT:SANDBOX_PORT (docker run's), on the host's
+ * loopback unless an address is given; kept as pasta's
+ * ADDR/HOST_PORT:SANDBOX_PORT. */
+static int
+add_publish_arg (struct run_opts *o, const char *arg, nb_error_t *err)
+{
+  cleanup_free char *spec = NULL;
+  const char *ports = arg, *colon = strchr (arg, ':'), *more;
+  struct in_addr a;
+  char ip[INET_ADDRSTRLEN] = "127.0.0.1";
+
+  if (colon == NULL)
+    goto bad;
+  more = strchr (colon + 1, ':');
+  if (more)
+    {
+      size_t iplen = (size_t) (colon - arg);
+      if (iplen == 0 || iplen >= sizeof ip)
+        goto bad;
+      memcpy (ip, arg, iplen);
+      ip[iplen] = '\0';
+      if (inet_pton (AF_INET, ip, &a) != 1)
+        goto bad;
+      ports = colon + 1;
+      colon = more;
+    }
+  if (strchr (colon + 1, ':') || !valid_port (ports, (size_t) (colon - ports))
+      || !valid_port (colon + 1, strlen (colon + 1)))
+    goto bad;
+  if (asprintf (&spec, "%s/%.*s:%s", ip, (int) (colon - ports), ports,
+                colon + 1)
+          < 0
+      || push_str (&o->publish, &o->n_publish, spec) < 0)
+    return nb_error_make (err, ENOMEM, "run");
+  return 0;
+bad:
+  nb_error_make (err, 0, "run: -p %s: expects [HOST_IP:]HOST_PORT:PORT", arg);
+  return nb_error_hint (err, "e.g. -p 8080:80, or -p 0.0.0.0:8080:80 to "
+                             "publish beyond this host's loopback");
 }
 
 /* KEY=VALUE as it is; KEY alone takes the host's value, and nothing when
@@ -297,7 +382,12 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
           { "template", required_argument, NULL, 't' },
           { "name", required_argument, NULL, 'n' },
           { "security-opt", required_argument, NULL, 's' },
-          { "pull", required_argument, NULL, 'p' },
+          { "pull", required_argument, NULL, 'u' },
+          { "network", required_argument, NULL, 'O' },
+          { "publish", required_argument, NULL, 'p' },
+          { "allow-host-port", required_argument, NULL, 'H' },
+          { "egress-allow", required_argument, NULL, 'a' },
+          { "egress-deny", required_argument, NULL, 'x' },
           { "credentials", required_argument, NULL, 'c' },
           { "allow-nested", no_argument, NULL, 'N' },
           { "env", required_argument, NULL, 'e' },
@@ -319,7 +409,7 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
 
   opterr = 0;
   /* '+': options stop at the agent; what follows belongs to it. */
-  while ((c = getopt_long (argc, argv, "+w:t:e:v:dh", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "+w:t:e:v:p:dh", longopts, NULL)) != -1)
     switch (c)
       {
       case 'w':
@@ -426,7 +516,49 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
                                 optarg);
         o->credentials = optarg;
         break;
+      case 'O':
+        {
+          enum sb_net_mode mode;
+          if (sb_net_mode_parse (optarg, &mode, err) < 0)
+            return nb_error_wrap (err, "run: --network");
+          o->network = optarg;
+          break;
+        }
       case 'p':
+        if (add_publish_arg (o, optarg, err) < 0)
+          return -1;
+        break;
+      case 'H':
+        {
+          char *joined = NULL;
+          if (!valid_port (optarg, strlen (optarg)))
+            return nb_error_make (err, 0, "run: --allow-host-port %s: "
+                                          "expects a port (1 to 65535)",
+                                  optarg);
+          if (asprintf (&joined, "%s%s%s", o->host_ports ? o->host_ports : "",
+                        o->host_ports ? "," : "", optarg)
+              < 0)
+            return nb_error_make (err, ENOMEM, "run");
+          free (o->host_ports);
+          o->host_ports = joined;
+          break;
+        }
+      case 'a':
+      case 'x':
+        {
+          struct nb_rule rule;
+          if (nb_policy_parse_rule (optarg, &rule, err) < 0)
+            return nb_error_wrap (err, "run: %s",
+                                  c == 'a' ? "--egress-allow"
+                                           : "--egress-deny");
+        }
+        if (push_str (c == 'a' ? &o->egress_allow : &o->egress_deny,
+                      c == 'a' ? &o->n_egress_allow : &o->n_egress_deny,
+                      optarg)
+            < 0)
+          return nb_error_make (err, ENOMEM, "run");
+        break;
+      case 'u':
         if (strcmp (optarg, "always") && strcmp (optarg, "missing")
             && strcmp (optarg, "never"))
           return nb_error_make (err, 0, "run: --pull %s: expects always, "
@@ -504,4 +636,8 @@ sb_run_opts_clear (struct run_opts *o)
   free (o->bind_fds);
   nb_free_strvp (&o->cap_add);
   nb_free_strvp (&o->cap_drop);
+  nb_free_strvp (&o->publish);
+  free (o->host_ports);
+  nb_free_strvp (&o->egress_allow);
+  nb_free_strvp (&o->egress_deny);
 }

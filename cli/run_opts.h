@@ -34,6 +34,12 @@ struct run_opts
   char **binds;        /* -v: source, destination, ro|rw triples */
   int *bind_fds;       /* each source, pinned (see pin_path) */
   size_t n_binds;
+  const char *network;  /* --network none|open|filtered|host */
+  char **publish;       /* -p, as pasta takes it: ADDR/HOST_PORT:PORT */
+  size_t n_publish;
+  char *host_ports;     /* --allow-host-port: "P1,P2", as pasta's -T takes */
+  char **egress_allow, **egress_deny; /* --egress-allow, --egress-deny */
+  size_t n_egress_allow, n_egress_deny;
   char **args;
   int n_args;
 };

@@ -206,6 +206,13 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
         rt_state_remove (o->state_dir);
       return -1;
     }
+  if (o->net_setup && o->net_setup (l->pid, o->net_arg, err) < 0)
+    {
+      kill_and_reap (l->pid);
+      if (o->state_dir)
+        rt_state_remove (o->state_dir);
+      return -1;
+    }
   /* LOCK_UN drops the lock of the open file, also init's copy of it. */
   if (o->release_fd >= 0)
     flock (o->release_fd, LOCK_UN);

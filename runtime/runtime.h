@@ -44,6 +44,13 @@ struct rt_create_opts
   /* For the out-of-memory report: the container's name (else its id) and
    * how the memory limit was asked. */
   const char *name, *memory_shown;
+  /* Called once the container's namespaces exist and its ids are mapped,
+   * before it sets up (and before any hook): what the front door provides
+   * from outside -- nsbox run's network (pasta, the egress proxy) -- is
+   * made here, while init's namespaces are still open to its owner.  PID
+   * is the init's; failing ends the container.  NULL: nothing. */
+  int (*net_setup) (pid_t pid, void *arg, nb_error_t *err);
+  void *net_arg;
 };
 
 /* Foreground: create the container, run its process with stdio passed

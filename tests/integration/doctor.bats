@@ -169,17 +169,17 @@ doctor_with_subid_files() {
 @test "doctor's pasta line says whether the user can use pasta and /dev/net/tun" {
   run as_user "$NSBOX" doctor
   assert_status 0
-  if ! as_user sh -c 'command -v pasta' >/dev/null; then
-    assert_output_has "warn  pasta: pasta not found in PATH: --network pasta unavailable"
+  if ! as_user sh -c 'command -v pasta || command -v slirp4netns' >/dev/null; then
+    assert_output_has "warn  pasta: neither pasta nor slirp4netns in PATH: --network open unavailable"
     assert_output_has "      hint: as root: apt-get install passt"
   elif as_user test -r /dev/net/tun -a -w /dev/net/tun; then
     assert_output_has "/dev/net/tun opens read-write"
     assert_output_has "ok    pasta: "
   elif [[ -e /dev/net/tun ]]; then
-    assert_output_has "/dev/net/tun: Permission denied: --network pasta unavailable"
+    assert_output_has "/dev/net/tun: Permission denied: --network open unavailable"
     assert_output_has "      hint: as root: chmod 0666 /dev/net/tun"
   else
-    assert_output_has "/dev/net/tun: No such file or directory: --network pasta unavailable"
+    assert_output_has "/dev/net/tun: No such file or directory: --network open unavailable"
     assert_output_has "      hint: as root: modprobe tun"
   fi
 }

@@ -32,7 +32,7 @@ sandbox_dirs() {
   assert_status 0
   run --separate-stderr nsbox_user ls
   assert_status 0
-  assert_equal "${lines[0]}" "$(printf '%-24s %-32s %-8s %-26s %-8s %s' NAME WORKSPACE AGENT TEMPLATE STATUS CREATED)"
+  assert_equal "${lines[0]}" "$(printf '%-24s %-32s %-8s %-26s %-8s %-20s %s' NAME WORKSPACE AGENT TEMPLATE STATUS CREATED PORTS)"
   [[ ${lines[1]} == "proj-shell "*" $WS "*" shell "*" host "*" stopped "*" 20"* ]] || { _show_run; false; }
   run --separate-stderr nsbox_user ls -q
   assert_equal "$output" proj-shell
