@@ -164,6 +164,22 @@ PY
   assert_output_has "deny   http    evil.example.test:8080"
 }
 
+@test "filtered: network log -f prints decisions as they are made" {
+  run --separate-stderr nsbox_net run -d -w "$WS" --network filtered --egress-allow api.example.test shell -- -c 'sleep 120'
+  assert_status 0
+  as_user_bg "$TEST_DIR/follow.out" "$NSBOX" network log -f proj-shell
+  wait_for_output "$TEST_DIR/follow.out" "TIME" 10
+  run --separate-stderr as_user "$NSBOX" exec proj-shell sh -c "$GET http://evil.example.test:8080/"
+  assert_equal "$output" 403
+  wait_for_output "$TEST_DIR/follow.out" "evil.example.test:8080" 10
+  run --separate-stderr as_user "$NSBOX" exec proj-shell sh -c 'curl -sS -m 10 http://api.example.test:8080/'
+  assert_equal "$output" "hello from api"
+  wait_for_output "$TEST_DIR/follow.out" "allow  http    api.example.test:8080" 10
+  run --separate-stderr as_user "$NSBOX" network log -f
+  assert_status 125
+  [[ $stderr == *"follows one sandbox: name it"* ]] || { _show_run; false; }
+}
+
 @test "filtered: the proxy ends with the sandbox, also after kill -9 of nsbox" {
   as_user_bg "$TEST_DIR/fg.out" env NSBOX_PROXY_HOSTS="$HOSTS_FILE" "$NSBOX" run -w "$WS" --network filtered shell -- -c 'sleep 60'
   for _ in $(seq 50); do pgrep -u "$TEST_UID" -x nsbox-net >/dev/null && break; sleep 0.1; done

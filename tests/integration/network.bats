@@ -221,6 +221,25 @@ JSON
   assert_equal "$(helpers_of_user)" 0
 }
 
+@test "without pasta, --network open falls back to slirp4netns, which ends with the sandbox too" {
+  command -v slirp4netns >/dev/null || skip "slirp4netns is not installed (Debian package slirp4netns)"
+  local bin=$TEST_DIR/bin
+  mkdir -p "$bin"
+  for t in newuidmap newgidmap slirp4netns; do
+    [[ -x /usr/bin/$t ]] && ln -s "/usr/bin/$t" "$bin/$t"
+  done
+  run --separate-stderr as_user env PATH="$bin" "$NSBOX" run -w "$WS" --network open shell -- \
+    -c 'ip -o -4 addr show scope global; curl -sS -m 5 http://'"$NET_API"':8080/'
+  assert_status 0
+  assert_output_has "10.0.2.100/24"
+  assert_equal "${lines[-1]}" "hello from api"
+  wait_no_helpers
+  # -p needs pasta: slirp4netns would need its API socket for it.
+  run --separate-stderr as_user env PATH="$bin" "$NSBOX" run -w "$WS" --network open -p 18080:80 shell -- -c true
+  assert_status 125
+  [[ $stderr == *"-p and --allow-host-port need pasta"* ]] || { _show_run; false; }
+}
+
 @test "an image template on --network open gets a resolv.conf naming the DNS forwarder" {
   run --separate-stderr nsbox_user load -i "$FIXTURES/oci"
   assert_status 0
