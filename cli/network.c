@@ -426,6 +426,7 @@ proxy_body (int stop_fd, int ready_fd, void *arg)
     .log_path = a->net->log_path,
     /* Tests point names at their own servers (nsbox-network(7)). */
     .hosts_file = getenv ("NSBOX_PROXY_HOSTS"),
+    .ready_fd = ready_fd,
   };
   void *plugin = nb_plugin_open ("nsbox-proxy.so", "NSBOX_PROXY_PLUGIN", &e);
 
@@ -437,10 +438,11 @@ proxy_body (int stop_fd, int ready_fd, void *arg)
   *(void **) &serve = dlsym (plugin, "nsbox_proxy_main");
   if (serve == NULL)
     return fail_to (ready_fd, "nsbox-proxy.so: %s", dlerror ());
-  /* Its sockets listen already: what the agent sends from now on waits in
-   * their backlog. */
-  close (ready_fd);
-  return serve (&cfg, &e);
+  /* It closes READY_FD once it serves; a failure to set up is said on
+   * it, and the sandbox does not start without its proxy. */
+  if (serve (&cfg, &e) < 0 && fcntl (ready_fd, F_GETFD) >= 0)
+    return fail_to (ready_fd, "%s", e && e->msg ? e->msg : "the proxy failed");
+  return 0;
 }
 
 int

@@ -1143,6 +1143,9 @@ nb_proxy_run (const struct nb_proxy_config *cfg, nb_error_t *err)
       proxy_free (&px);
       return -1;
     }
+  /* Serving: whoever started it may go on (it said why, had it failed). */
+  if (cfg->ready_fd >= 0)
+    close (cfg->ready_fd);
   for (;;)
     {
       int64_t now = now_ms ();

@@ -49,6 +49,10 @@ struct nb_proxy_config
   const char *hosts_file;  /* hosts(5) file tried before DNS; NULL: c-ares
                               reads /etc/hosts itself */
   const char *resolv_conf; /* NULL: the system's */
+  /* Closed once the proxy is set up and serves, so that its starter knows
+   * it is (a failure to set up is returned instead, the fd left open);
+   * -1: none. */
+  int ready_fd;
 };
 
 /* Serve until stop_fd is readable (or forever if -1).  Returns 0, or < 0

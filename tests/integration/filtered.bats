@@ -191,6 +191,14 @@ PY
   assert_status 1
 }
 
+@test "filtered without its proxy refuses to start the sandbox, saying why" {
+  run --separate-stderr as_user env NSBOX_PROXY_PLUGIN="$TEST_DIR/none/nsbox-proxy.so" \
+    "$NSBOX" run -w "$WS" --network filtered shell -- -c 'echo the agent ran'
+  assert_status 125
+  refute_output_has "the agent ran"
+  [[ $stderr == *"network filtered: load $TEST_DIR/none/nsbox-proxy.so"* ]] || { _show_run; false; }
+}
+
 @test "an invalid pattern is refused by run and by policy; policy needs a scope; rm of a rule not there changes nothing" {
   run --separate-stderr as_user "$NSBOX" policy allow --global 'bad rule!'
   assert_status 125

@@ -86,7 +86,7 @@ main (int argc, char **argv)
              *files[MAX_RULES + 1] = { 0 };
   size_t na = 0, nd = 0, nf = 0;
   const char *http = NULL, *socks = NULL, *plugin = NULL;
-  struct nb_proxy_config cfg = { .http_fd = -1, .socks_fd = -1,
+  struct nb_proxy_config cfg = { .http_fd = -1, .socks_fd = -1, .ready_fd = -1,
                                  .sandbox = "test" };
   int o;
 
