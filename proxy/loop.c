@@ -482,6 +482,8 @@ pump_dir (struct dir *d)
 static void
 pump (struct conn *c)
 {
+  uint64_t before = c->up.bytes + c->down.bytes;
+
   if (pump_dir (&c->up) < 0 || pump_dir (&c->down) < 0)
     {
       conn_close (c);
@@ -499,7 +501,11 @@ pump (struct conn *c)
       conn_close (c);
       return;
     }
-  if ((c->up.shut || c->down.shut) && c->deadline == 0)
+  /* Half closed: the other way may still carry a long answer, but one
+   * that stays idle is ended, so that a peer that never closes its side
+   * does not hold the connection for ever. */
+  if ((c->up.shut || c->down.shut)
+      && (c->deadline == 0 || c->up.bytes + c->down.bytes != before))
     c->deadline = now_ms () + LINGER_TIMEOUT_MS;
 }
 
