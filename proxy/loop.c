@@ -42,8 +42,8 @@ enum kind
   K_ARES,
   K_CONN,
 };
-#define TAG(k) ((uint64_t) (k) << 56)
-#define KIND(u) ((int) ((u) >> 56))
+#define TAG(k) ((uint64_t)(k) << 56)
+#define KIND(u) ((int)((u) >> 56))
 
 enum state
 {
@@ -131,13 +131,13 @@ now_ms (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t
 conn_tag (const struct conn *c)
 {
-  return TAG (K_CONN) | (uint64_t) c->gen << 32 | c->slot;
+  return TAG (K_CONN) | (uint64_t)c->gen << 32 | c->slot;
 }
 
 /* --- policy files -------------------------------------------------------- */
@@ -145,8 +145,8 @@ conn_tag (const struct conn *c)
 static void
 log_error (struct proxy *px, const char *text)
 {
-  struct nb_log_entry e = { .event = "error", .decision = -1, .status = -1,
-                            .error = text };
+  struct nb_log_entry e
+      = { .event = "error", .decision = -1, .status = -1, .error = text };
   nb_proxy_log_write (&px->log, &e);
 }
 
@@ -154,8 +154,7 @@ static int
 same_file (const struct stat *a, const struct stat *b)
 {
   return a->st_dev == b->st_dev && a->st_ino == b->st_ino
-         && a->st_size == b->st_size
-         && a->st_mtim.tv_sec == b->st_mtim.tv_sec
+         && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec
          && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
@@ -261,10 +260,18 @@ conn_close (struct conn *c)
   if (c->connected)
     {
       struct nb_log_entry e = {
-        .event = "close", .proto = proto_names[c->proto], .method = c->method,
-        .host = c->host, .port = c->port, .address = c->address,
-        .decision = 1, .rule = c->decision.rule, .status = -1,
-        .has_bytes = 1, .bytes_up = c->up.bytes, .bytes_down = c->down.bytes,
+        .event = "close",
+        .proto = proto_names[c->proto],
+        .method = c->method,
+        .host = c->host,
+        .port = c->port,
+        .address = c->address,
+        .decision = 1,
+        .rule = c->decision.rule,
+        .status = -1,
+        .has_bytes = 1,
+        .bytes_up = c->up.bytes,
+        .bytes_down = c->down.bytes,
       };
       nb_proxy_log_write (&px->log, &e);
     }
@@ -287,7 +294,7 @@ send_best_effort (int fd, const void *data, size_t len)
 {
   /* A reply on a fresh connection: the send buffer is empty, so it goes
    * at once or the client is gone. */
-  (void) send (fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)send (fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* After a refusal: the reply is sent; read and drop what the client still
@@ -308,7 +315,7 @@ conn_drain (struct conn *c)
     {
       char junk[4096];
       ssize_t n = recv (c->client, junk, sizeof junk, MSG_DONTWAIT);
-      if (n > 0 && (c->drained += (size_t) n) < DRAIN_MAX)
+      if (n > 0 && (c->drained += (size_t)n) < DRAIN_MAX)
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -326,12 +333,12 @@ http_reply (struct conn *c, int status, const char *body)
                     "charset=utf-8\r\nContent-Length: %zu\r\nConnection: "
                     "close\r\n\r\n",
                     status, nb_http_reason (status), strlen (body));
-  cleanup_free char *all = malloc ((size_t) n + strlen (body));
+  cleanup_free char *all = malloc ((size_t)n + strlen (body));
   if (all == NULL)
     return;
-  memcpy (all, head, (size_t) n);
+  memcpy (all, head, (size_t)n);
   memcpy (all + n, body, strlen (body));
-  send_best_effort (c->client, all, (size_t) n + strlen (body));
+  send_best_effort (c->client, all, (size_t)n + strlen (body));
 }
 
 static void
@@ -432,9 +439,9 @@ pump_dir (struct dir *d)
                             d->pre_len - d->pre_off, MSG_NOSIGNAL);
           if (n > 0)
             {
-              d->pre_off += (size_t) n;
+              d->pre_off += (size_t)n;
               if (d->pre_counts)
-                d->bytes += (uint64_t) n;
+                d->bytes += (uint64_t)n;
               progress = 1;
             }
           else if (errno != EAGAIN && errno != EINTR)
@@ -448,7 +455,7 @@ pump_dir (struct dir *d)
                                   d->pipe_cap - d->in_pipe,
                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
               if (n > 0)
-                d->in_pipe += (size_t) n, progress = 1;
+                d->in_pipe += (size_t)n, progress = 1;
               else if (n == 0)
                 d->eof = 1, progress = 1;
               else if (errno != EAGAIN && errno != EINTR)
@@ -460,8 +467,8 @@ pump_dir (struct dir *d)
                                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
               if (n > 0)
                 {
-                  d->in_pipe -= (size_t) n;
-                  d->bytes += (uint64_t) n;
+                  d->in_pipe -= (size_t)n;
+                  d->bytes += (uint64_t)n;
                   progress = 1;
                 }
               else if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -519,7 +526,7 @@ make_pipe (struct dir *d)
   int cap = fcntl (d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
   if (cap < 0)
     cap = fcntl (d->pipe[1], F_GETPIPE_SZ);
-  d->pipe_cap = cap > 0 ? (size_t) cap : 65536;
+  d->pipe_cap = cap > 0 ? (size_t)cap : 65536;
   return 0;
 }
 
@@ -533,7 +540,9 @@ on_connected (struct conn *c)
   c->connected = 1;
   c->deadline = 0;
   log_decision (c, 1, c->decision.rule,
-                c->proto == P_SOCKS ? NB_SOCKS_OK : c->proto == P_CONNECT ? 200 : -1,
+                c->proto == P_SOCKS     ? NB_SOCKS_OK
+                : c->proto == P_CONNECT ? 200
+                                        : -1,
                 NULL);
   int one = 1;
   setsockopt (c->upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -576,11 +585,11 @@ on_connected (struct conn *c)
         {
           struct sockaddr_storage bound;
           socklen_t bl = sizeof bound;
-          if (getsockname (c->upstream, (struct sockaddr *) &bound, &bl) < 0)
+          if (getsockname (c->upstream, (struct sockaddr *)&bound, &bl) < 0)
             bound.ss_family = AF_UNSPEC;
-          c->down.pre_len = nb_socks_reply ((unsigned char *) c->down.pre,
-                                            NB_SOCKS_OK,
-                                            (struct sockaddr *) &bound);
+          c->down.pre_len
+              = nb_socks_reply ((unsigned char *)c->down.pre, NB_SOCKS_OK,
+                                (struct sockaddr *)&bound);
         }
     }
   free (c->buf);
@@ -619,15 +628,15 @@ try_connect (struct conn *c, const char *last_error)
       const void *a;
       if (ss->ss_family == AF_INET)
         {
-          ((struct sockaddr_in *) ss)->sin_port = htons ((uint16_t) c->port);
+          ((struct sockaddr_in *)ss)->sin_port = htons ((uint16_t)c->port);
           sl = sizeof (struct sockaddr_in);
-          a = &((struct sockaddr_in *) ss)->sin_addr;
+          a = &((struct sockaddr_in *)ss)->sin_addr;
         }
       else
         {
-          ((struct sockaddr_in6 *) ss)->sin6_port = htons ((uint16_t) c->port);
+          ((struct sockaddr_in6 *)ss)->sin6_port = htons ((uint16_t)c->port);
           sl = sizeof (struct sockaddr_in6);
-          a = &((struct sockaddr_in6 *) ss)->sin6_addr;
+          a = &((struct sockaddr_in6 *)ss)->sin6_addr;
         }
       inet_ntop (ss->ss_family, a, c->address, sizeof c->address);
       c->upstream = socket (ss->ss_family,
@@ -637,15 +646,15 @@ try_connect (struct conn *c, const char *last_error)
           fail (c, 502, NB_SOCKS_FAILURE, "socket: out of descriptors");
           return;
         }
-      if (connect (c->upstream, (struct sockaddr *) ss, sl) < 0
+      if (connect (c->upstream, (struct sockaddr *)ss, sl) < 0
           && errno != EINPROGRESS)
         {
           connect_failed (c, errno);
           return;
         }
-      struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP
-                                          | EPOLLET,
-                                .data.u64 = conn_tag (c) };
+      struct epoll_event ev
+          = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+              .data.u64 = conn_tag (c) };
       if (epoll_ctl (c->px->epfd, EPOLL_CTL_ADD, c->upstream, &ev) < 0)
         {
           fail (c, 502, NB_SOCKS_FAILURE, "epoll: out of memory");
@@ -672,7 +681,7 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
   for (size_t i = 0; i < n; i++)
     {
       nb_policy_decide_addr (&c->px->merged, c->port,
-                             (const struct sockaddr *) &addrs[i], &d);
+                             (const struct sockaddr *)&addrs[i], &d);
       if (!d.allow && d.by_rule)
         {
           /* A deny rule on any address the name has: denied, whatever
@@ -685,9 +694,13 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
           if (refused_addr[0] == '\0')
             {
               refusal = d;
-              const void *a = addrs[i].ss_family == AF_INET
-                                  ? (const void *) &((const struct sockaddr_in *) &addrs[i])->sin_addr
-                                  : (const void *) &((const struct sockaddr_in6 *) &addrs[i])->sin6_addr;
+              const void *a
+                  = addrs[i].ss_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)&addrs[i])
+                              ->sin_addr
+                        : (const void *)&(
+                              (const struct sockaddr_in6 *)&addrs[i])
+                              ->sin6_addr;
               inet_ntop (addrs[i].ss_family, a, refused_addr,
                          sizeof refused_addr);
             }
@@ -707,8 +720,8 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 }
 
 static void
-on_resolved (void *arg, const char *error,
-             const struct sockaddr_storage *addrs, size_t n)
+on_resolved (void *arg, const char *error, const struct sockaddr_storage *addrs,
+             size_t n)
 {
   struct conn *c = arg;
   char text[300];
@@ -765,11 +778,11 @@ read_head (struct conn *c, int *eof)
   *eof = 0;
   while (c->len < NB_HTTP_HEAD_MAX)
     {
-      ssize_t n = recv (c->client, c->buf + c->len, NB_HTTP_HEAD_MAX - c->len,
-                        0);
+      ssize_t n
+          = recv (c->client, c->buf + c->len, NB_HTTP_HEAD_MAX - c->len, 0);
       if (n > 0)
         {
-          c->len += (size_t) n;
+          c->len += (size_t)n;
           got = 1;
           continue;
         }
@@ -799,8 +812,8 @@ on_http_head (struct conn *c)
     }
   if (r == 0)
     return;
-  int p = nb_http_parse_head (c->buf, c->len, &c->req, &status, why,
-                              sizeof why);
+  int p
+      = nb_http_parse_head (c->buf, c->len, &c->req, &status, why, sizeof why);
   if (p == 0 && eof)
     {
       conn_close (c);
@@ -841,8 +854,8 @@ on_socks (struct conn *c)
   if (c->state == S_SOCKS_GREETING)
     {
       int noauth;
-      int g = nb_socks_parse_greeting ((unsigned char *) c->buf, c->len,
-                                       &noauth);
+      int g
+          = nb_socks_parse_greeting ((unsigned char *)c->buf, c->len, &noauth);
       if (g == 0)
         return;
       if (g < 0)
@@ -857,15 +870,15 @@ on_socks (struct conn *c)
           conn_drain (c);
           return;
         }
-      memmove (c->buf, c->buf + g, c->len - (size_t) g);
-      c->len -= (size_t) g;
+      memmove (c->buf, c->buf + g, c->len - (size_t)g);
+      c->len -= (size_t)g;
       c->state = S_SOCKS_REQUEST;
       if (c->len == 0)
         return;
     }
   struct nb_socks_request req;
-  int q = nb_socks_parse_request ((unsigned char *) c->buf, c->len, &req,
-                                  &reply, why, sizeof why);
+  int q = nb_socks_parse_request ((unsigned char *)c->buf, c->len, &req, &reply,
+                                  why, sizeof why);
   if (q == 0)
     return;
   if (q < 0)
@@ -874,7 +887,7 @@ on_socks (struct conn *c)
       conn_drain (c);
       return;
     }
-  c->req.head_len = (size_t) q;
+  c->req.head_len = (size_t)q;
   snprintf (c->method, sizeof c->method, "CONNECT");
   snprintf (c->host, sizeof c->host, "%s", req.host);
   c->port = req.port;
@@ -913,7 +926,7 @@ on_conn_event (struct conn *c, uint32_t events)
              * error); an event from the client side is not an answer. */
             struct sockaddr_storage peer;
             socklen_t pl = sizeof peer;
-            if (getpeername (c->upstream, (struct sockaddr *) &peer, &pl) < 0)
+            if (getpeername (c->upstream, (struct sockaddr *)&peer, &pl) < 0)
               break;
             on_connected (c);
           }
@@ -988,7 +1001,7 @@ on_accept (struct proxy *px, int lfd, int socks)
       while (px->conns[slot])
         slot++;
       c->px = px;
-      c->slot = (uint32_t) slot;
+      c->slot = (uint32_t)slot;
       c->gen = ++px->gen;
       c->client = fd;
       c->upstream = -1;
@@ -1001,15 +1014,16 @@ on_accept (struct proxy *px, int lfd, int socks)
       px->n_conns++;
       int one = 1;
       setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP
-                                          | EPOLLET,
-                                .data.u64 = conn_tag (c) };
+      struct epoll_event ev
+          = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+              .data.u64 = conn_tag (c) };
       if (epoll_ctl (px->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         conn_close (c);
     }
 }
 
-/* --- the loop -------------------------------------------------------------- */
+/* --- the loop --------------------------------------------------------------
+ */
 
 static int
 add_fd (struct proxy *px, int fd, enum kind k, nb_error_t *err)
@@ -1026,8 +1040,10 @@ check_listener (int fd, const char *what, nb_error_t *err)
   int v = 0;
   socklen_t vl = sizeof v;
   if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v)
-    return nb_error_make (err, errno, "proxy: the %s fd %d is not a listening "
-                          "socket", what, fd);
+    return nb_error_make (err, errno,
+                          "proxy: the %s fd %d is not a listening "
+                          "socket",
+                          what, fd);
   int fl = fcntl (fd, F_GETFL);
   if (fl < 0 || fcntl (fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return nb_error_make (err, errno, "proxy: the %s fd %d", what, fd);
@@ -1102,7 +1118,8 @@ proxy_init (struct proxy *px, const struct nb_proxy_config *cfg,
   if (cfg->stop_fd >= 0 && add_fd (px, cfg->stop_fd, K_STOP, err) < 0)
     return -1;
   if (nb_resolver_new (px->epfd, TAG (K_ARES), cfg->hosts_file,
-                       cfg->resolv_conf, &px->resolver, err) < 0)
+                       cfg->resolv_conf, &px->resolver, err)
+      < 0)
     return nb_error_wrap (err, "proxy");
   refresh_policy (px);
   if (px->n_files == 0)
@@ -1132,7 +1149,7 @@ next_timeout (struct proxy *px, int64_t now)
     }
   if (rt >= 0 && (t < 0 || rt < t))
     t = rt;
-  return t > 60000 ? 60000 : (int) t;
+  return t > 60000 ? 60000 : (int)t;
 }
 
 int
@@ -1174,16 +1191,16 @@ nb_proxy_run (const struct nb_proxy_config *cfg, nb_error_t *err)
               on_accept (&px, cfg->socks_fd, 1);
               break;
             case K_ARES:
-              nb_resolver_process (px.resolver, (int) (uint32_t) u,
+              nb_resolver_process (px.resolver, (int)(uint32_t)u,
                                    evs[i].events);
               break;
             case K_CONN:
               {
-                uint32_t slot = (uint32_t) u;
+                uint32_t slot = (uint32_t)u;
                 struct conn *c = slot < px.max_conns ? px.conns[slot] : NULL;
                 /* An event for a connection closed (and its slot reused)
                  * earlier in this batch is dropped by the generation. */
-                if (c && c->gen == (uint16_t) (u >> 32))
+                if (c && c->gen == (uint16_t)(u >> 32))
                   on_conn_event (c, evs[i].events);
                 break;
               }
