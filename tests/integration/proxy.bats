@@ -301,6 +301,32 @@ PY
   assert_equal "$output" "$(printf 'HTTP/1.1 431 Request Header Fields Too Large\nHTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request')"
 }
 
+@test "SOCKS5 speaks no authentication and the CONNECT command only" {
+  start_proxy --allow '*'
+  run python3 - "$SOCKS_PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+def ask(data, n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    reply = b""
+    while len(reply) < n:
+        d = s.recv(n - len(reply))
+        if not d:
+            break
+        reply += d
+    s.close()
+    return reply.hex()
+# username/password only: no acceptable method
+print(ask(b"\x05\x01\x02", 2))
+# BIND and UDP ASSOCIATE: command not supported
+print(ask(b"\x05\x01\x00" + b"\x05\x02\x00\x01\x01\x01\x01\x01\x00\x50", 12))
+print(ask(b"\x05\x01\x00" + b"\x05\x03\x00\x01\x01\x01\x01\x01\x00\x50", 12))
+PY
+  assert_status 0
+  assert_equal "$output" "$(printf '05ff\n050005070001000000000000\n050005070001000000000000')"
+}
+
 @test "the proxy exits when its stop signal comes" {
   start_proxy --allow api.example.test
   local rc=0
