@@ -156,6 +156,27 @@ log_field() {
   assert_equal "$output" "hello from api"
 }
 
+@test "an IPv6 loopback destination is refused until an address rule allows it" {
+  local port
+  port=$(start_server ::1 "$BATS_FILE_TMPDIR/api")
+  [[ -n $port ]] || { cat "$BATS_FILE_TMPDIR/server-::1.out" >&2; false; }
+  echo "::1 v6.example.test" >>"$P/hosts"
+  start_proxy --allow '*'
+  run via_http "http://v6.example.test:$port/index.html"
+  assert_output_has "::1 is a loopback address"
+  run via_http "http://[::1]:$port/index.html"
+  assert_output_has "::1 is a loopback address"
+  run via_http "http://[::ffff:127.0.0.2]:$API_PORT/index.html"
+  assert_output_has "127.0.0.2 is a loopback address"
+  kill -TERM "$PROXY_PID"
+  wait "$PROXY_PID" || true
+  start_proxy --allow '*' --allow '[::1]'
+  run via_connect "http://v6.example.test:$port/index.html"
+  assert_equal "$output" "hello from api"
+  run via_http "http://[::1]:$port/index.html"
+  assert_equal "$output" "hello from api"
+}
+
 @test "the metadata address 169.254.169.254 is refused by name, as a literal and through SOCKS5" {
   start_proxy --allow '*'
   run via_http "http://169.254.169.254/latest/meta-data/"
