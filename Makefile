@@ -148,7 +148,7 @@ bench: nsbox nsbox-images.so nsbox-proxy.so build/bench/proxy-run
 	@sh bench/bench.sh
 
 install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	ln -sf nsbox $(DESTDIR)$(BINDIR)/nsbox-oci
 	install -d $(DESTDIR)$(LIBDIR)

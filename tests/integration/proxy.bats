@@ -322,6 +322,18 @@ PY
   assert_equal "$output" "$(printf 'HTTP/1.1 431 Request Header Fields Too Large\nHTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request')"
 }
 
+@test "a client that never finishes its request head is cut off with 408" {
+  start_proxy --allow '*'
+  run python3 - "$HTTP_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"GET http://api.example.test/ HTTP/1.1\r\nHost: a")
+print(s.recv(100).decode(errors="replace").split("\r\n")[0])
+PY
+  assert_status 0
+  assert_equal "$output" "HTTP/1.1 408 Request Timeout"
+}
+
 @test "SOCKS5 speaks no authentication and the CONNECT command only" {
   start_proxy --allow '*'
   run python3 - "$SOCKS_PORT" <<'PY'
