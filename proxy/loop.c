@@ -22,6 +22,8 @@
 #include "proxy/policy.h"
 #include "proxy/resolve.h"
 #include "proxy/socks.h"
+#include "proxy/tunnel.h"
+#include "proxy/watch.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 
@@ -32,7 +34,6 @@
 #define LINGER_TIMEOUT_MS 30000
 #define DRAIN_MAX (64 * 1024)
 #define MAX_CONNS 1024
-#define PIPE_SIZE (1024 * 1024)
 
 enum kind
 {
@@ -65,18 +66,6 @@ enum proto
 
 static const char *const proto_names[] = { "http", "connect", "socks5" };
 
-struct dir
-{
-  int src, dst;
-  int pipe[2];
-  size_t in_pipe, pipe_cap;
-  char *pre; /* sent to dst before the spliced bytes */
-  size_t pre_len, pre_off;
-  int pre_counts; /* the client's bytes (rewritten head), not ours */
-  int eof, shut;
-  uint64_t bytes;
-};
-
 struct proxy;
 
 struct conn
@@ -99,17 +88,9 @@ struct conn
   char address[INET6_ADDRSTRLEN];
   struct nb_lookup *lookup;
   int64_t deadline; /* ms on CLOCK_MONOTONIC, 0: none */
-  struct dir up, down;
+  struct nb_tunnel_dir up, down;
   size_t drained;
   int connected;
-};
-
-struct policy_file
-{
-  const char *path;
-  int seen; /* stat succeeded last time */
-  struct stat st;
-  struct nb_policy pol;
 };
 
 struct proxy
@@ -118,9 +99,7 @@ struct proxy
   int epfd;
   struct nb_resolver *resolver;
   struct nb_proxy_log log;
-  struct nb_policy fixed, merged;
-  struct policy_file *files;
-  size_t n_files;
+  struct nb_policy_watch policy;
   struct conn **conns;
   size_t max_conns, n_conns;
   uint16_t gen;
@@ -140,98 +119,7 @@ conn_tag (const struct conn *c)
   return TAG (K_CONN) | (uint64_t)c->gen << 32 | c->slot;
 }
 
-/* --- policy files -------------------------------------------------------- */
-
-static void
-log_error (struct proxy *px, const char *text)
-{
-  struct nb_log_entry e
-      = { .event = "error", .decision = -1, .status = -1, .error = text };
-  nb_proxy_log_write (&px->log, &e);
-}
-
-static int
-same_file (const struct stat *a, const struct stat *b)
-{
-  return a->st_dev == b->st_dev && a->st_ino == b->st_ino
-         && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec
-         && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Re-read the policy files that changed and rebuild the merged policy.
- * A file that does not parse keeps its previous rules: a bad edit must
- * neither crash the proxy nor open it. */
-static void
-refresh_policy (struct proxy *px)
-{
-  int changed = 0;
-
-  for (size_t i = 0; i < px->n_files; i++)
-    {
-      struct policy_file *f = &px->files[i];
-      struct stat st;
-      if (stat (f->path, &st) < 0)
-        {
-          if (f->seen)
-            {
-              nb_policy_free (&f->pol);
-              f->seen = 0;
-              changed = 1;
-            }
-          continue;
-        }
-      if (f->seen && same_file (&st, &f->st))
-        continue;
-      f->seen = 1;
-      f->st = st;
-      cleanup_free char *text = NULL;
-      size_t len;
-      nb_error_t err = NULL;
-      struct nb_policy pol;
-      if (nb_read_file (f->path, &text, &len, &err) < 0
-          || nb_policy_parse_json (text, len, f->path, &pol, &err) < 0)
-        {
-          char msg[600];
-          snprintf (msg, sizeof msg, "%s (the previous rules stay)",
-                    err && err->msg ? err->msg : f->path);
-          log_error (px, msg);
-          nb_error_free (&err);
-          continue;
-        }
-      nb_policy_free (&f->pol);
-      f->pol = pol;
-      changed = 1;
-    }
-  if (!changed)
-    return;
-  struct nb_policy merged = { 0 };
-  nb_error_t err = NULL;
-  int ok = nb_policy_merge (&merged, &px->fixed, &err) == 0;
-  for (size_t i = 0; ok && i < px->n_files; i++)
-    ok = nb_policy_merge (&merged, &px->files[i].pol, &err) == 0;
-  if (!ok)
-    {
-      log_error (px, err && err->msg ? err->msg : "policy: out of memory");
-      nb_error_free (&err);
-      nb_policy_free (&merged);
-      return;
-    }
-  nb_policy_free (&px->merged);
-  px->merged = merged;
-}
-
 /* --- connections --------------------------------------------------------- */
-
-static void
-dir_free (struct dir *d)
-{
-  for (int i = 0; i < 2; i++)
-    if (d->pipe[i] >= 0)
-      close (d->pipe[i]);
-  d->pipe[0] = d->pipe[1] = -1;
-  free (d->pre);
-  d->pre = NULL;
-}
 
 static void
 log_decision (struct conn *c, int decision, const char *rule, int status,
@@ -280,8 +168,8 @@ conn_close (struct conn *c)
     close (c->client);
   if (c->upstream >= 0)
     close (c->upstream);
-  dir_free (&c->up);
-  dir_free (&c->down);
+  nb_tunnel_dir_free (&c->up);
+  nb_tunnel_dir_free (&c->down);
   nb_http_request_clear (&c->req);
   free (c->buf);
   px->conns[c->slot] = NULL;
@@ -424,74 +312,12 @@ fail (struct conn *c, int status, unsigned char socks_code, const char *error)
   conn_drain (c);
 }
 
-/* --- the tunnel ---------------------------------------------------------- */
-
-/* Move what can move in direction D; 0, or -1 on an error (reset). */
-static int
-pump_dir (struct dir *d)
-{
-  for (;;)
-    {
-      int progress = 0;
-      if (d->pre_off < d->pre_len)
-        {
-          ssize_t n = send (d->dst, d->pre + d->pre_off,
-                            d->pre_len - d->pre_off, MSG_NOSIGNAL);
-          if (n > 0)
-            {
-              d->pre_off += (size_t)n;
-              if (d->pre_counts)
-                d->bytes += (uint64_t)n;
-              progress = 1;
-            }
-          else if (errno != EAGAIN && errno != EINTR)
-            return -1;
-        }
-      if (d->pre_off == d->pre_len)
-        {
-          if (!d->eof && d->in_pipe < d->pipe_cap)
-            {
-              ssize_t n = splice (d->src, NULL, d->pipe[1], NULL,
-                                  d->pipe_cap - d->in_pipe,
-                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-              if (n > 0)
-                d->in_pipe += (size_t)n, progress = 1;
-              else if (n == 0)
-                d->eof = 1, progress = 1;
-              else if (errno != EAGAIN && errno != EINTR)
-                return -1;
-            }
-          if (d->in_pipe > 0)
-            {
-              ssize_t n = splice (d->pipe[0], NULL, d->dst, NULL, d->in_pipe,
-                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-              if (n > 0)
-                {
-                  d->in_pipe -= (size_t)n;
-                  d->bytes += (uint64_t)n;
-                  progress = 1;
-                }
-              else if (n < 0 && errno != EAGAIN && errno != EINTR)
-                return -1;
-            }
-        }
-      if (!progress)
-        break;
-    }
-  if (d->eof && d->in_pipe == 0 && d->pre_off == d->pre_len && !d->shut)
-    {
-      shutdown (d->dst, SHUT_WR);
-      d->shut = 1;
-    }
-  return 0;
-}
-
 static void
 pump (struct conn *c)
 {
   uint64_t before = c->up.bytes + c->down.bytes;
 
-  if (pump_dir (&c->up) < 0 || pump_dir (&c->down) < 0)
+  if (nb_tunnel_pump (&c->up) < 0 || nb_tunnel_pump (&c->down) < 0)
     {
       conn_close (c);
       return;
@@ -514,20 +340,6 @@ pump (struct conn *c)
   if ((c->up.shut || c->down.shut)
       && (c->deadline == 0 || c->up.bytes + c->down.bytes != before))
     c->deadline = now_ms () + LINGER_TIMEOUT_MS;
-}
-
-static int
-make_pipe (struct dir *d)
-{
-  if (pipe2 (d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-    return -1;
-  /* Bigger pipes, fewer splice calls: best effort (pipe-max-size and the
-   * user's pipe-user-pages-soft cap it). */
-  int cap = fcntl (d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
-  if (cap < 0)
-    cap = fcntl (d->pipe[1], F_GETPIPE_SZ);
-  d->pipe_cap = cap > 0 ? (size_t)cap : 65536;
-  return 0;
 }
 
 static void
@@ -595,7 +407,7 @@ on_connected (struct conn *c)
   free (c->buf);
   c->buf = NULL;
   nb_http_request_clear (&c->req);
-  if (make_pipe (&c->up) < 0 || make_pipe (&c->down) < 0)
+  if (nb_tunnel_open (&c->up) < 0 || nb_tunnel_open (&c->down) < 0)
     {
       conn_close (c);
       return;
@@ -677,10 +489,10 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
   char refused_addr[INET6_ADDRSTRLEN] = "";
   size_t kept = 0;
 
-  refresh_policy (c->px);
+  nb_policy_watch_refresh (&c->px->policy, &c->px->log);
   for (size_t i = 0; i < n; i++)
     {
-      nb_policy_decide_addr (&c->px->merged, c->port,
+      nb_policy_decide_addr (&c->px->policy.merged, c->port,
                              (const struct sockaddr *)&addrs[i], &d);
       if (!d.allow && d.by_rule)
         {
@@ -745,8 +557,8 @@ start_request (struct conn *c)
   size_t n = 0;
 
   c->deadline = 0;
-  refresh_policy (c->px);
-  nb_policy_decide_name (&c->px->merged, c->host, c->port, &c->decision);
+  nb_policy_watch_refresh (&c->px->policy, &c->px->log);
+  nb_policy_decide_name (&c->px->policy.merged, c->host, c->port, &c->decision);
   if (!c->decision.allow)
     {
       deny (c, &c->decision);
@@ -1006,7 +818,8 @@ on_accept (struct proxy *px, int lfd, int socks)
       c->client = fd;
       c->upstream = -1;
       c->buf = buf;
-      c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+      nb_tunnel_dir_init (&c->up);
+      nb_tunnel_dir_init (&c->down);
       c->state = socks ? S_SOCKS_GREETING : S_HTTP_HEAD;
       c->proto = socks ? P_SOCKS : P_HTTP;
       c->deadline = now_ms () + HEAD_TIMEOUT_MS;
@@ -1062,11 +875,7 @@ proxy_free (struct proxy *px)
   if (px->epfd >= 0)
     close (px->epfd);
   nb_proxy_log_close (&px->log);
-  nb_policy_free (&px->fixed);
-  nb_policy_free (&px->merged);
-  for (size_t i = 0; i < px->n_files; i++)
-    nb_policy_free (&px->files[i].pol);
-  free (px->files);
+  nb_policy_watch_free (&px->policy);
 }
 
 static int
@@ -1078,18 +887,11 @@ proxy_init (struct proxy *px, const struct nb_proxy_config *cfg,
   px->cfg = cfg;
   px->epfd = -1;
   px->log.fd = -1;
-  for (int deny = 0; deny < 2; deny++)
-    for (const char *const *r = deny ? cfg->deny : cfg->allow; r && *r; r++)
-      if (nb_policy_add (&px->fixed, deny, *r, err) < 0)
-        return -1;
-  for (const char *const *f = cfg->policy_files; f && *f; f++)
-    px->n_files++;
-  px->files = calloc (px->n_files + 1, sizeof *px->files);
-  if (px->files == NULL)
-    return nb_error_make (err, ENOMEM, "proxy");
-  for (size_t i = 0; i < px->n_files; i++)
-    px->files[i].path = cfg->policy_files[i];
   if (nb_proxy_log_open (&px->log, cfg->log_path, cfg->sandbox, err) < 0)
+    return -1;
+  if (nb_policy_watch_init (&px->policy, cfg->allow, cfg->deny,
+                            cfg->policy_files, &px->log, err)
+      < 0)
     return -1;
   /* Up to 6 descriptors a connection (two sockets, two pipes). */
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
@@ -1121,13 +923,6 @@ proxy_init (struct proxy *px, const struct nb_proxy_config *cfg,
                        cfg->resolv_conf, &px->resolver, err)
       < 0)
     return nb_error_wrap (err, "proxy");
-  refresh_policy (px);
-  if (px->n_files == 0)
-    {
-      nb_policy_free (&px->merged);
-      if (nb_policy_merge (&px->merged, &px->fixed, err) < 0)
-        return -1;
-    }
   return 0;
 }
 
