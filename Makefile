@@ -23,6 +23,8 @@ SECCOMP_LIBS := $(shell pkg-config --libs libseccomp jansson)
 # c-ares: it lives in nsbox-proxy.so, which the proxy process dlopens, so
 # nsbox itself never links c-ares.
 PROXY_LIBS := $(shell pkg-config --libs libcares jansson)
+# proxy/policy.c needs neither: the CLI may compile it in to check rules
+# (the unit tests then link it once).
 PROXY_SRCS := $(wildcard proxy/*.c)
 WERROR ?=
 CFLAGS ?= -O2 -g
@@ -46,10 +48,10 @@ SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.
 GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
 PROXY_SO_OBJS := $(PROXY_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
-# (sorted: proxy/policy.c is in nsbox and in the proxy plugin alike)
-SAN_OBJS := $(sort $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
-	$(SECCOMP_SRCS:%.c=build/san/%.o) $(PROXY_SRCS:%.c=build/san/%.o) \
-	build/san/embed.o build/san/seccomp_default.o)
+SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
+	$(SECCOMP_SRCS:%.c=build/san/%.o) \
+	$(patsubst %.c,build/san/%.o,$(filter-out $(LIB_SRCS),$(PROXY_SRCS))) \
+	build/san/embed.o build/san/seccomp_default.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)

@@ -38,19 +38,32 @@ nb_http_reason (int status)
 {
   switch (status)
     {
-    case 200: return "Connection established";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 200:
+      return "Connection established";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
     }
 }
 
@@ -76,7 +89,7 @@ parse_authority (const char *s, size_t len, unsigned defport,
       const char *close = memchr (s, ']', len);
       if (close == NULL)
         return -1;
-      host_len = (size_t) (close - s) + 1;
+      host_len = (size_t)(close - s) + 1;
       if (host_len < len)
         {
           if (close[1] != ':')
@@ -90,9 +103,9 @@ parse_authority (const char *s, size_t len, unsigned defport,
       const char *colon = memchr (s, ':', len);
       if (colon)
         {
-          if (memchr (colon + 1, ':', len - (size_t) (colon + 1 - s)))
+          if (memchr (colon + 1, ':', len - (size_t)(colon + 1 - s)))
             return -1; /* an IPv6 literal needs its brackets */
-          host_len = (size_t) (colon - s);
+          host_len = (size_t)(colon - s);
           port = colon + 1;
           port_len = len - host_len - 1;
         }
@@ -106,7 +119,7 @@ parse_authority (const char *s, size_t len, unsigned defport,
         {
           if (port[i] < '0' || port[i] > '9')
             return -1;
-          v = v * 10 + (unsigned) (port[i] - '0');
+          v = v * 10 + (unsigned)(port[i] - '0');
         }
       if (v == 0 || v > 65535)
         return -1;
@@ -135,7 +148,8 @@ listed_in_connection (const struct header *hs, size_t n, const struct header *h)
 {
   for (size_t i = 0; i < n; i++)
     {
-      if (!name_is (&hs[i], "connection") && !name_is (&hs[i], "proxy-connection"))
+      if (!name_is (&hs[i], "connection")
+          && !name_is (&hs[i], "proxy-connection"))
         continue;
       const char *p = hs[i].value, *end = p + hs[i].value_len;
       while (p < end)
@@ -145,7 +159,7 @@ listed_in_connection (const struct header *hs, size_t n, const struct header *h)
           const char *tok = p;
           while (p < end && *p != ',' && *p != ' ' && *p != '\t')
             p++;
-          if ((size_t) (p - tok) == h->name_len
+          if ((size_t)(p - tok) == h->name_len
               && strncasecmp (tok, h->name, h->name_len) == 0)
             return 1;
         }
@@ -156,8 +170,8 @@ listed_in_connection (const struct header *hs, size_t n, const struct header *h)
 static int
 hop_by_hop (const struct header *hs, size_t n, const struct header *h)
 {
-  static const char *const names[] = { "host", "connection", "keep-alive",
-                                       "te", "trailer", "upgrade" };
+  static const char *const names[]
+      = { "host", "connection", "keep-alive", "te", "trailer", "upgrade" };
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (name_is (h, names[i]))
       return 1;
@@ -204,7 +218,7 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
   /* Refuse what is not HTTP as soon as the method shows it (a TLS hello
    * sent to the proxy port, say), rather than waiting for a head. */
   for (size_t i = 0; i < limit && buf[i] != ' '; i++)
-    if (!tchar ((unsigned char) buf[i]) || i >= sizeof req->method - 1)
+    if (!tchar ((unsigned char)buf[i]) || i >= sizeof req->method - 1)
       return refuse (status, why, whylen, 400, "not an HTTP request");
   for (size_t i = 0; i + 3 < limit; i++)
     if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r'
@@ -220,25 +234,25 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
                        "request head longer than %d bytes", NB_HTTP_HEAD_MAX);
       return 0;
     }
-  if (memchr (buf, '\0', (size_t) (end - buf)))
+  if (memchr (buf, '\0', (size_t)(end - buf)))
     return refuse (status, why, whylen, 400, "NUL byte in the request head");
 
   /* Request line: METHOD SP TARGET SP HTTP/1.x CRLF */
-  line_end = memchr (buf, '\r', (size_t) (end - buf));
+  line_end = memchr (buf, '\r', (size_t)(end - buf));
   if (line_end == NULL || line_end[1] != '\n')
     return refuse (status, why, whylen, 400, "malformed request line");
-  const char *sp1 = memchr (buf, ' ', (size_t) (line_end - buf));
+  const char *sp1 = memchr (buf, ' ', (size_t)(line_end - buf));
   if (sp1 == NULL || sp1 == buf)
     return refuse (status, why, whylen, 400, "malformed request line");
   const char *target = sp1 + 1;
-  const char *sp2 = memchr (target, ' ', (size_t) (line_end - target));
+  const char *sp2 = memchr (target, ' ', (size_t)(line_end - target));
   if (sp2 == NULL || sp2 == target)
     return refuse (status, why, whylen, 400, "malformed request line");
   const char *version = sp2 + 1;
-  size_t version_len = (size_t) (line_end - version);
-  size_t target_len = (size_t) (sp2 - target);
+  size_t version_len = (size_t)(line_end - version);
+  size_t target_len = (size_t)(sp2 - target);
   for (size_t i = 0; i < target_len; i++)
-    if ((unsigned char) target[i] <= 0x20 || (unsigned char) target[i] >= 0x7f)
+    if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] >= 0x7f)
       return refuse (status, why, whylen, 400, "malformed request target");
   if (version_len != 8 || strncmp (version, "HTTP/1.", 7) != 0)
     {
@@ -248,20 +262,20 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
     }
   if (version[7] != '0' && version[7] != '1')
     return refuse (status, why, whylen, 505, "only HTTP/1.0 and HTTP/1.1");
-  memcpy (req->method, buf, (size_t) (sp1 - buf));
+  memcpy (req->method, buf, (size_t)(sp1 - buf));
   req->method[sp1 - buf] = '\0';
 
   /* Headers */
   for (p = line_end + 2; p < end - 2; p = line_end + 2)
     {
-      line_end = memchr (p, '\r', (size_t) (end - p));
+      line_end = memchr (p, '\r', (size_t)(end - p));
       if (line_end == NULL || line_end[1] != '\n' || line_end == p)
         return refuse (status, why, whylen, 400, "malformed header line");
       if (n == NB_HTTP_HEADERS_MAX)
         return refuse (status, why, whylen, 431, "more than %d headers",
                        NB_HTTP_HEADERS_MAX);
       const char *colon = p;
-      while (colon < line_end && tchar ((unsigned char) *colon))
+      while (colon < line_end && tchar ((unsigned char)*colon))
         colon++;
       /* No space before the colon, no folded line (RFC 9112 5.1, 5.2):
        * both are how requests get smuggled past one parser to another. */
@@ -273,13 +287,14 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
       while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
         ve--;
       for (const char *c = v; c < ve; c++)
-        if (((unsigned char) *c < 0x20 && *c != '\t') || *c == 0x7f)
-          return refuse (status, why, whylen, 400, "control character in a "
+        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+          return refuse (status, why, whylen, 400,
+                         "control character in a "
                          "header value");
       hs[n].name = p;
-      hs[n].name_len = (size_t) (colon - p);
+      hs[n].name_len = (size_t)(colon - p);
       hs[n].value = v;
-      hs[n].value_len = (size_t) (ve - v);
+      hs[n].value_len = (size_t)(ve - v);
       n++;
     }
 
@@ -290,10 +305,11 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
       te += name_is (&hs[i], "transfer-encoding");
     }
   if (cl > 1 || (cl && te))
-    return refuse (status, why, whylen, 400, "ambiguous message length "
+    return refuse (status, why, whylen, 400,
+                   "ambiguous message length "
                    "(several Content-Length, or with Transfer-Encoding)");
 
-  req->head_len = (size_t) (end - buf);
+  req->head_len = (size_t)(end - buf);
   if (strcmp (req->method, "CONNECT") == 0)
     {
       req->connect = 1;
@@ -305,20 +321,22 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
   const char *path;
   size_t auth_len, path_len;
   if (target_len >= 8 && strncasecmp (target, "https://", 8) == 0)
-    return refuse (status, why, whylen, 501, "https:// URLs go through "
+    return refuse (status, why, whylen, 501,
+                   "https:// URLs go through "
                    "CONNECT (the proxy does not originate TLS)");
   if (target_len < 7 || strncasecmp (target, "http://", 7) != 0)
-    return refuse (status, why, whylen, 400, "not a proxy request (the "
+    return refuse (status, why, whylen, 400,
+                   "not a proxy request (the "
                    "target must be an absolute http:// URL)");
   const char *auth = target + 7, *tend = target + target_len;
   path = auth;
   while (path < tend && *path != '/' && *path != '?' && *path != '#')
     path++;
-  auth_len = (size_t) (path - auth);
+  auth_len = (size_t)(path - auth);
   if (parse_authority (auth, auth_len, 80, req) < 0)
     return refuse (status, why, whylen, 400, "invalid host in the URL");
-  const char *frag = memchr (path, '#', (size_t) (tend - path));
-  path_len = (size_t) ((frag ? frag : tend) - path);
+  const char *frag = memchr (path, '#', (size_t)(tend - path));
+  path_len = (size_t)((frag ? frag : tend) - path);
 
   /* The head toward the origin, never longer than this bound. */
   struct out o = { 0 };
@@ -360,7 +378,8 @@ nb_http_parse_head (const char *buf, size_t len, struct nb_http_request *req,
   if (o.overflow)
     {
       free (o.buf);
-      return refuse (status, why, whylen, 431, "request head too large to "
+      return refuse (status, why, whylen, 431,
+                     "request head too large to "
                      "forward");
     }
   req->out = o.buf;

@@ -13,11 +13,11 @@
 
 struct nb_http_request
 {
-  int connect;                 /* CONNECT: a tunnel, no head to forward */
+  int connect; /* CONNECT: a tunnel, no head to forward */
   char method[32];
-  char host[NB_HOST_MAX + 1];  /* normalised (policy.h), no brackets */
+  char host[NB_HOST_MAX + 1]; /* normalised (policy.h), no brackets */
   unsigned port;
-  size_t head_len;             /* bytes of the input the head took */
+  size_t head_len; /* bytes of the input the head took */
   /* For a forwarded request: the head to send to the origin, in
    * origin-form, Host set from the URL, hop-by-hop headers (Connection and
    * what it names, Proxy-*, Keep-Alive, TE, Trailer, Upgrade) removed,

@@ -21,8 +21,8 @@ nb_proxy_log_open (struct nb_proxy_log *log, const char *path,
     return nb_error_make (err, ENOMEM, "proxy log");
   if (path == NULL)
     return 0;
-  log->fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-                  0600);
+  log->fd
+      = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
   if (log->fd < 0)
     {
       free (log->sandbox);
@@ -94,9 +94,10 @@ nb_proxy_log_format (const struct nb_proxy_log *log,
     json_object_set_new (o, "error", str (e->error));
   if (e->has_bytes)
     {
-      json_object_set_new (o, "bytes_up", json_integer ((json_int_t) e->bytes_up));
+      json_object_set_new (o, "bytes_up",
+                           json_integer ((json_int_t)e->bytes_up));
       json_object_set_new (o, "bytes_down",
-                           json_integer ((json_int_t) e->bytes_down));
+                           json_integer ((json_int_t)e->bytes_down));
     }
   char *text = json_dumps (o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   if (text == NULL)
@@ -120,5 +121,5 @@ nb_proxy_log_write (struct nb_proxy_log *log, const struct nb_log_entry *e)
     return;
   cleanup_free char *line = nb_proxy_log_format (log, e);
   if (line)
-    (void) nb_write_all (log->fd, line, strlen (line));
+    (void)nb_write_all (log->fd, line, strlen (line));
 }

@@ -14,15 +14,15 @@ struct nb_proxy_log
 
 struct nb_log_entry
 {
-  const char *event;   /* "decision", "close", "error" */
-  const char *proto;   /* "http", "connect", "socks5" or NULL */
+  const char *event; /* "decision", "close", "error" */
+  const char *proto; /* "http", "connect", "socks5" or NULL */
   const char *method;
   const char *host;
   unsigned port;       /* 0: absent */
   const char *address; /* connected to, or NULL */
   int decision;        /* 1 allow, 0 deny, -1 absent */
   const char *rule;
-  int status;          /* HTTP status or SOCKS5 reply; -1: absent */
+  int status; /* HTTP status or SOCKS5 reply; -1: absent */
   const char *error;
   int has_bytes;
   uint64_t bytes_up, bytes_down;

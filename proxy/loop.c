@@ -22,6 +22,8 @@
 #include "proxy/policy.h"
 #include "proxy/resolve.h"
 #include "proxy/socks.h"
+#include "proxy/tunnel.h"
+#include "proxy/watch.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 
@@ -32,7 +34,6 @@
 #define LINGER_TIMEOUT_MS 30000
 #define DRAIN_MAX (64 * 1024)
 #define MAX_CONNS 1024
-#define PIPE_SIZE (1024 * 1024)
 
 enum kind
 {
@@ -42,8 +43,8 @@ enum kind
   K_ARES,
   K_CONN,
 };
-#define TAG(k) ((uint64_t) (k) << 56)
-#define KIND(u) ((int) ((u) >> 56))
+#define TAG(k) ((uint64_t)(k) << 56)
+#define KIND(u) ((int)((u) >> 56))
 
 enum state
 {
@@ -64,18 +65,6 @@ enum proto
 };
 
 static const char *const proto_names[] = { "http", "connect", "socks5" };
-
-struct dir
-{
-  int src, dst;
-  int pipe[2];
-  size_t in_pipe, pipe_cap;
-  char *pre; /* sent to dst before the spliced bytes */
-  size_t pre_len, pre_off;
-  int pre_counts; /* the client's bytes (rewritten head), not ours */
-  int eof, shut;
-  uint64_t bytes;
-};
 
 struct proxy;
 
@@ -99,17 +88,9 @@ struct conn
   char address[INET6_ADDRSTRLEN];
   struct nb_lookup *lookup;
   int64_t deadline; /* ms on CLOCK_MONOTONIC, 0: none */
-  struct dir up, down;
+  struct nb_tunnel_dir up, down;
   size_t drained;
   int connected;
-};
-
-struct policy_file
-{
-  const char *path;
-  int seen; /* stat succeeded last time */
-  struct stat st;
-  struct nb_policy pol;
 };
 
 struct proxy
@@ -118,9 +99,7 @@ struct proxy
   int epfd;
   struct nb_resolver *resolver;
   struct nb_proxy_log log;
-  struct nb_policy fixed, merged;
-  struct policy_file *files;
-  size_t n_files;
+  struct nb_policy_watch policy;
   struct conn **conns;
   size_t max_conns, n_conns;
   uint16_t gen;
@@ -131,108 +110,16 @@ now_ms (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static uint64_t
 conn_tag (const struct conn *c)
 {
-  return TAG (K_CONN) | (uint64_t) c->gen << 32 | c->slot;
-}
-
-/* --- policy files -------------------------------------------------------- */
-
-static void
-log_error (struct proxy *px, const char *text)
-{
-  struct nb_log_entry e = { .event = "error", .decision = -1, .status = -1,
-                            .error = text };
-  nb_proxy_log_write (&px->log, &e);
-}
-
-static int
-same_file (const struct stat *a, const struct stat *b)
-{
-  return a->st_dev == b->st_dev && a->st_ino == b->st_ino
-         && a->st_size == b->st_size
-         && a->st_mtim.tv_sec == b->st_mtim.tv_sec
-         && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Re-read the policy files that changed and rebuild the merged policy.
- * A file that does not parse keeps its previous rules: a bad edit must
- * neither crash the proxy nor open it. */
-static void
-refresh_policy (struct proxy *px)
-{
-  int changed = 0;
-
-  for (size_t i = 0; i < px->n_files; i++)
-    {
-      struct policy_file *f = &px->files[i];
-      struct stat st;
-      if (stat (f->path, &st) < 0)
-        {
-          if (f->seen)
-            {
-              nb_policy_free (&f->pol);
-              f->seen = 0;
-              changed = 1;
-            }
-          continue;
-        }
-      if (f->seen && same_file (&st, &f->st))
-        continue;
-      f->seen = 1;
-      f->st = st;
-      cleanup_free char *text = NULL;
-      size_t len;
-      nb_error_t err = NULL;
-      struct nb_policy pol;
-      if (nb_read_file (f->path, &text, &len, &err) < 0
-          || nb_policy_parse_json (text, len, f->path, &pol, &err) < 0)
-        {
-          char msg[600];
-          snprintf (msg, sizeof msg, "%s (the previous rules stay)",
-                    err && err->msg ? err->msg : f->path);
-          log_error (px, msg);
-          nb_error_free (&err);
-          continue;
-        }
-      nb_policy_free (&f->pol);
-      f->pol = pol;
-      changed = 1;
-    }
-  if (!changed)
-    return;
-  struct nb_policy merged = { 0 };
-  nb_error_t err = NULL;
-  int ok = nb_policy_merge (&merged, &px->fixed, &err) == 0;
-  for (size_t i = 0; ok && i < px->n_files; i++)
-    ok = nb_policy_merge (&merged, &px->files[i].pol, &err) == 0;
-  if (!ok)
-    {
-      log_error (px, err && err->msg ? err->msg : "policy: out of memory");
-      nb_error_free (&err);
-      nb_policy_free (&merged);
-      return;
-    }
-  nb_policy_free (&px->merged);
-  px->merged = merged;
+  return TAG (K_CONN) | (uint64_t)c->gen << 32 | c->slot;
 }
 
 /* --- connections --------------------------------------------------------- */
-
-static void
-dir_free (struct dir *d)
-{
-  for (int i = 0; i < 2; i++)
-    if (d->pipe[i] >= 0)
-      close (d->pipe[i]);
-  d->pipe[0] = d->pipe[1] = -1;
-  free (d->pre);
-  d->pre = NULL;
-}
 
 static void
 log_decision (struct conn *c, int decision, const char *rule, int status,
@@ -261,10 +148,18 @@ conn_close (struct conn *c)
   if (c->connected)
     {
       struct nb_log_entry e = {
-        .event = "close", .proto = proto_names[c->proto], .method = c->method,
-        .host = c->host, .port = c->port, .address = c->address,
-        .decision = 1, .rule = c->decision.rule, .status = -1,
-        .has_bytes = 1, .bytes_up = c->up.bytes, .bytes_down = c->down.bytes,
+        .event = "close",
+        .proto = proto_names[c->proto],
+        .method = c->method,
+        .host = c->host,
+        .port = c->port,
+        .address = c->address,
+        .decision = 1,
+        .rule = c->decision.rule,
+        .status = -1,
+        .has_bytes = 1,
+        .bytes_up = c->up.bytes,
+        .bytes_down = c->down.bytes,
       };
       nb_proxy_log_write (&px->log, &e);
     }
@@ -273,8 +168,8 @@ conn_close (struct conn *c)
     close (c->client);
   if (c->upstream >= 0)
     close (c->upstream);
-  dir_free (&c->up);
-  dir_free (&c->down);
+  nb_tunnel_dir_free (&c->up);
+  nb_tunnel_dir_free (&c->down);
   nb_http_request_clear (&c->req);
   free (c->buf);
   px->conns[c->slot] = NULL;
@@ -287,7 +182,7 @@ send_best_effort (int fd, const void *data, size_t len)
 {
   /* A reply on a fresh connection: the send buffer is empty, so it goes
    * at once or the client is gone. */
-  (void) send (fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  (void)send (fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* After a refusal: the reply is sent; read and drop what the client still
@@ -308,7 +203,7 @@ conn_drain (struct conn *c)
     {
       char junk[4096];
       ssize_t n = recv (c->client, junk, sizeof junk, MSG_DONTWAIT);
-      if (n > 0 && (c->drained += (size_t) n) < DRAIN_MAX)
+      if (n > 0 && (c->drained += (size_t)n) < DRAIN_MAX)
         continue;
       if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -326,12 +221,12 @@ http_reply (struct conn *c, int status, const char *body)
                     "charset=utf-8\r\nContent-Length: %zu\r\nConnection: "
                     "close\r\n\r\n",
                     status, nb_http_reason (status), strlen (body));
-  cleanup_free char *all = malloc ((size_t) n + strlen (body));
+  cleanup_free char *all = malloc ((size_t)n + strlen (body));
   if (all == NULL)
     return;
-  memcpy (all, head, (size_t) n);
+  memcpy (all, head, (size_t)n);
   memcpy (all + n, body, strlen (body));
-  send_best_effort (c->client, all, (size_t) n + strlen (body));
+  send_best_effort (c->client, all, (size_t)n + strlen (body));
 }
 
 static void
@@ -417,72 +312,12 @@ fail (struct conn *c, int status, unsigned char socks_code, const char *error)
   conn_drain (c);
 }
 
-/* --- the tunnel ---------------------------------------------------------- */
-
-/* Move what can move in direction D; 0, or -1 on an error (reset). */
-static int
-pump_dir (struct dir *d)
-{
-  for (;;)
-    {
-      int progress = 0;
-      if (d->pre_off < d->pre_len)
-        {
-          ssize_t n = send (d->dst, d->pre + d->pre_off,
-                            d->pre_len - d->pre_off, MSG_NOSIGNAL);
-          if (n > 0)
-            {
-              d->pre_off += (size_t) n;
-              if (d->pre_counts)
-                d->bytes += (uint64_t) n;
-              progress = 1;
-            }
-          else if (errno != EAGAIN && errno != EINTR)
-            return -1;
-        }
-      if (d->pre_off == d->pre_len)
-        {
-          if (!d->eof && d->in_pipe < d->pipe_cap)
-            {
-              ssize_t n = splice (d->src, NULL, d->pipe[1], NULL,
-                                  d->pipe_cap - d->in_pipe,
-                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-              if (n > 0)
-                d->in_pipe += (size_t) n, progress = 1;
-              else if (n == 0)
-                d->eof = 1, progress = 1;
-              else if (errno != EAGAIN && errno != EINTR)
-                return -1;
-            }
-          if (d->in_pipe > 0)
-            {
-              ssize_t n = splice (d->pipe[0], NULL, d->dst, NULL, d->in_pipe,
-                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-              if (n > 0)
-                {
-                  d->in_pipe -= (size_t) n;
-                  d->bytes += (uint64_t) n;
-                  progress = 1;
-                }
-              else if (n < 0 && errno != EAGAIN && errno != EINTR)
-                return -1;
-            }
-        }
-      if (!progress)
-        break;
-    }
-  if (d->eof && d->in_pipe == 0 && d->pre_off == d->pre_len && !d->shut)
-    {
-      shutdown (d->dst, SHUT_WR);
-      d->shut = 1;
-    }
-  return 0;
-}
-
 static void
 pump (struct conn *c)
 {
-  if (pump_dir (&c->up) < 0 || pump_dir (&c->down) < 0)
+  uint64_t before = c->up.bytes + c->down.bytes;
+
+  if (nb_tunnel_pump (&c->up) < 0 || nb_tunnel_pump (&c->down) < 0)
     {
       conn_close (c);
       return;
@@ -499,22 +334,12 @@ pump (struct conn *c)
       conn_close (c);
       return;
     }
-  if ((c->up.shut || c->down.shut) && c->deadline == 0)
+  /* Half closed: the other way may still carry a long answer, but one
+   * that stays idle is ended, so that a peer that never closes its side
+   * does not hold the connection for ever. */
+  if ((c->up.shut || c->down.shut)
+      && (c->deadline == 0 || c->up.bytes + c->down.bytes != before))
     c->deadline = now_ms () + LINGER_TIMEOUT_MS;
-}
-
-static int
-make_pipe (struct dir *d)
-{
-  if (pipe2 (d->pipe, O_NONBLOCK | O_CLOEXEC) < 0)
-    return -1;
-  /* Bigger pipes, fewer splice calls: best effort (pipe-max-size and the
-   * user's pipe-user-pages-soft cap it). */
-  int cap = fcntl (d->pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
-  if (cap < 0)
-    cap = fcntl (d->pipe[1], F_GETPIPE_SZ);
-  d->pipe_cap = cap > 0 ? (size_t) cap : 65536;
-  return 0;
 }
 
 static void
@@ -527,7 +352,9 @@ on_connected (struct conn *c)
   c->connected = 1;
   c->deadline = 0;
   log_decision (c, 1, c->decision.rule,
-                c->proto == P_SOCKS ? NB_SOCKS_OK : c->proto == P_CONNECT ? 200 : -1,
+                c->proto == P_SOCKS     ? NB_SOCKS_OK
+                : c->proto == P_CONNECT ? 200
+                                        : -1,
                 NULL);
   int one = 1;
   setsockopt (c->upstream, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -570,17 +397,17 @@ on_connected (struct conn *c)
         {
           struct sockaddr_storage bound;
           socklen_t bl = sizeof bound;
-          if (getsockname (c->upstream, (struct sockaddr *) &bound, &bl) < 0)
+          if (getsockname (c->upstream, (struct sockaddr *)&bound, &bl) < 0)
             bound.ss_family = AF_UNSPEC;
-          c->down.pre_len = nb_socks_reply ((unsigned char *) c->down.pre,
-                                            NB_SOCKS_OK,
-                                            (struct sockaddr *) &bound);
+          c->down.pre_len
+              = nb_socks_reply ((unsigned char *)c->down.pre, NB_SOCKS_OK,
+                                (struct sockaddr *)&bound);
         }
     }
   free (c->buf);
   c->buf = NULL;
   nb_http_request_clear (&c->req);
-  if (make_pipe (&c->up) < 0 || make_pipe (&c->down) < 0)
+  if (nb_tunnel_open (&c->up) < 0 || nb_tunnel_open (&c->down) < 0)
     {
       conn_close (c);
       return;
@@ -613,15 +440,15 @@ try_connect (struct conn *c, const char *last_error)
       const void *a;
       if (ss->ss_family == AF_INET)
         {
-          ((struct sockaddr_in *) ss)->sin_port = htons ((uint16_t) c->port);
+          ((struct sockaddr_in *)ss)->sin_port = htons ((uint16_t)c->port);
           sl = sizeof (struct sockaddr_in);
-          a = &((struct sockaddr_in *) ss)->sin_addr;
+          a = &((struct sockaddr_in *)ss)->sin_addr;
         }
       else
         {
-          ((struct sockaddr_in6 *) ss)->sin6_port = htons ((uint16_t) c->port);
+          ((struct sockaddr_in6 *)ss)->sin6_port = htons ((uint16_t)c->port);
           sl = sizeof (struct sockaddr_in6);
-          a = &((struct sockaddr_in6 *) ss)->sin6_addr;
+          a = &((struct sockaddr_in6 *)ss)->sin6_addr;
         }
       inet_ntop (ss->ss_family, a, c->address, sizeof c->address);
       c->upstream = socket (ss->ss_family,
@@ -631,15 +458,15 @@ try_connect (struct conn *c, const char *last_error)
           fail (c, 502, NB_SOCKS_FAILURE, "socket: out of descriptors");
           return;
         }
-      if (connect (c->upstream, (struct sockaddr *) ss, sl) < 0
+      if (connect (c->upstream, (struct sockaddr *)ss, sl) < 0
           && errno != EINPROGRESS)
         {
           connect_failed (c, errno);
           return;
         }
-      struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP
-                                          | EPOLLET,
-                                .data.u64 = conn_tag (c) };
+      struct epoll_event ev
+          = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+              .data.u64 = conn_tag (c) };
       if (epoll_ctl (c->px->epfd, EPOLL_CTL_ADD, c->upstream, &ev) < 0)
         {
           fail (c, 502, NB_SOCKS_FAILURE, "epoll: out of memory");
@@ -662,11 +489,11 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
   char refused_addr[INET6_ADDRSTRLEN] = "";
   size_t kept = 0;
 
-  refresh_policy (c->px);
+  nb_policy_watch_refresh (&c->px->policy, &c->px->log);
   for (size_t i = 0; i < n; i++)
     {
-      nb_policy_decide_addr (&c->px->merged, c->port,
-                             (const struct sockaddr *) &addrs[i], &d);
+      nb_policy_decide_addr (&c->px->policy.merged, c->port,
+                             (const struct sockaddr *)&addrs[i], &d);
       if (!d.allow && d.by_rule)
         {
           /* A deny rule on any address the name has: denied, whatever
@@ -679,9 +506,13 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
           if (refused_addr[0] == '\0')
             {
               refusal = d;
-              const void *a = addrs[i].ss_family == AF_INET
-                                  ? (const void *) &((const struct sockaddr_in *) &addrs[i])->sin_addr
-                                  : (const void *) &((const struct sockaddr_in6 *) &addrs[i])->sin6_addr;
+              const void *a
+                  = addrs[i].ss_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)&addrs[i])
+                              ->sin_addr
+                        : (const void *)&(
+                              (const struct sockaddr_in6 *)&addrs[i])
+                              ->sin6_addr;
               inet_ntop (addrs[i].ss_family, a, refused_addr,
                          sizeof refused_addr);
             }
@@ -701,8 +532,8 @@ on_addresses (struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 }
 
 static void
-on_resolved (void *arg, const char *error,
-             const struct sockaddr_storage *addrs, size_t n)
+on_resolved (void *arg, const char *error, const struct sockaddr_storage *addrs,
+             size_t n)
 {
   struct conn *c = arg;
   char text[300];
@@ -726,8 +557,8 @@ start_request (struct conn *c)
   size_t n = 0;
 
   c->deadline = 0;
-  refresh_policy (c->px);
-  nb_policy_decide_name (&c->px->merged, c->host, c->port, &c->decision);
+  nb_policy_watch_refresh (&c->px->policy, &c->px->log);
+  nb_policy_decide_name (&c->px->policy.merged, c->host, c->port, &c->decision);
   if (!c->decision.allow)
     {
       deny (c, &c->decision);
@@ -759,11 +590,11 @@ read_head (struct conn *c, int *eof)
   *eof = 0;
   while (c->len < NB_HTTP_HEAD_MAX)
     {
-      ssize_t n = recv (c->client, c->buf + c->len, NB_HTTP_HEAD_MAX - c->len,
-                        0);
+      ssize_t n
+          = recv (c->client, c->buf + c->len, NB_HTTP_HEAD_MAX - c->len, 0);
       if (n > 0)
         {
-          c->len += (size_t) n;
+          c->len += (size_t)n;
           got = 1;
           continue;
         }
@@ -793,8 +624,8 @@ on_http_head (struct conn *c)
     }
   if (r == 0)
     return;
-  int p = nb_http_parse_head (c->buf, c->len, &c->req, &status, why,
-                              sizeof why);
+  int p
+      = nb_http_parse_head (c->buf, c->len, &c->req, &status, why, sizeof why);
   if (p == 0 && eof)
     {
       conn_close (c);
@@ -835,8 +666,8 @@ on_socks (struct conn *c)
   if (c->state == S_SOCKS_GREETING)
     {
       int noauth;
-      int g = nb_socks_parse_greeting ((unsigned char *) c->buf, c->len,
-                                       &noauth);
+      int g
+          = nb_socks_parse_greeting ((unsigned char *)c->buf, c->len, &noauth);
       if (g == 0)
         return;
       if (g < 0)
@@ -851,15 +682,15 @@ on_socks (struct conn *c)
           conn_drain (c);
           return;
         }
-      memmove (c->buf, c->buf + g, c->len - (size_t) g);
-      c->len -= (size_t) g;
+      memmove (c->buf, c->buf + g, c->len - (size_t)g);
+      c->len -= (size_t)g;
       c->state = S_SOCKS_REQUEST;
       if (c->len == 0)
         return;
     }
   struct nb_socks_request req;
-  int q = nb_socks_parse_request ((unsigned char *) c->buf, c->len, &req,
-                                  &reply, why, sizeof why);
+  int q = nb_socks_parse_request ((unsigned char *)c->buf, c->len, &req, &reply,
+                                  why, sizeof why);
   if (q == 0)
     return;
   if (q < 0)
@@ -868,7 +699,7 @@ on_socks (struct conn *c)
       conn_drain (c);
       return;
     }
-  c->req.head_len = (size_t) q;
+  c->req.head_len = (size_t)q;
   snprintf (c->method, sizeof c->method, "CONNECT");
   snprintf (c->host, sizeof c->host, "%s", req.host);
   c->port = req.port;
@@ -907,7 +738,7 @@ on_conn_event (struct conn *c, uint32_t events)
              * error); an event from the client side is not an answer. */
             struct sockaddr_storage peer;
             socklen_t pl = sizeof peer;
-            if (getpeername (c->upstream, (struct sockaddr *) &peer, &pl) < 0)
+            if (getpeername (c->upstream, (struct sockaddr *)&peer, &pl) < 0)
               break;
             on_connected (c);
           }
@@ -982,12 +813,13 @@ on_accept (struct proxy *px, int lfd, int socks)
       while (px->conns[slot])
         slot++;
       c->px = px;
-      c->slot = (uint32_t) slot;
+      c->slot = (uint32_t)slot;
       c->gen = ++px->gen;
       c->client = fd;
       c->upstream = -1;
       c->buf = buf;
-      c->up.pipe[0] = c->up.pipe[1] = c->down.pipe[0] = c->down.pipe[1] = -1;
+      nb_tunnel_dir_init (&c->up);
+      nb_tunnel_dir_init (&c->down);
       c->state = socks ? S_SOCKS_GREETING : S_HTTP_HEAD;
       c->proto = socks ? P_SOCKS : P_HTTP;
       c->deadline = now_ms () + HEAD_TIMEOUT_MS;
@@ -995,15 +827,16 @@ on_accept (struct proxy *px, int lfd, int socks)
       px->n_conns++;
       int one = 1;
       setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP
-                                          | EPOLLET,
-                                .data.u64 = conn_tag (c) };
+      struct epoll_event ev
+          = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+              .data.u64 = conn_tag (c) };
       if (epoll_ctl (px->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         conn_close (c);
     }
 }
 
-/* --- the loop -------------------------------------------------------------- */
+/* --- the loop --------------------------------------------------------------
+ */
 
 static int
 add_fd (struct proxy *px, int fd, enum kind k, nb_error_t *err)
@@ -1020,8 +853,10 @@ check_listener (int fd, const char *what, nb_error_t *err)
   int v = 0;
   socklen_t vl = sizeof v;
   if (getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl) < 0 || !v)
-    return nb_error_make (err, errno, "proxy: the %s fd %d is not a listening "
-                          "socket", what, fd);
+    return nb_error_make (err, errno,
+                          "proxy: the %s fd %d is not a listening "
+                          "socket",
+                          what, fd);
   int fl = fcntl (fd, F_GETFL);
   if (fl < 0 || fcntl (fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return nb_error_make (err, errno, "proxy: the %s fd %d", what, fd);
@@ -1040,11 +875,7 @@ proxy_free (struct proxy *px)
   if (px->epfd >= 0)
     close (px->epfd);
   nb_proxy_log_close (&px->log);
-  nb_policy_free (&px->fixed);
-  nb_policy_free (&px->merged);
-  for (size_t i = 0; i < px->n_files; i++)
-    nb_policy_free (&px->files[i].pol);
-  free (px->files);
+  nb_policy_watch_free (&px->policy);
 }
 
 static int
@@ -1056,18 +887,11 @@ proxy_init (struct proxy *px, const struct nb_proxy_config *cfg,
   px->cfg = cfg;
   px->epfd = -1;
   px->log.fd = -1;
-  for (int deny = 0; deny < 2; deny++)
-    for (const char *const *r = deny ? cfg->deny : cfg->allow; r && *r; r++)
-      if (nb_policy_add (&px->fixed, deny, *r, err) < 0)
-        return -1;
-  for (const char *const *f = cfg->policy_files; f && *f; f++)
-    px->n_files++;
-  px->files = calloc (px->n_files + 1, sizeof *px->files);
-  if (px->files == NULL)
-    return nb_error_make (err, ENOMEM, "proxy");
-  for (size_t i = 0; i < px->n_files; i++)
-    px->files[i].path = cfg->policy_files[i];
   if (nb_proxy_log_open (&px->log, cfg->log_path, cfg->sandbox, err) < 0)
+    return -1;
+  if (nb_policy_watch_init (&px->policy, cfg->allow, cfg->deny,
+                            cfg->policy_files, &px->log, err)
+      < 0)
     return -1;
   /* Up to 6 descriptors a connection (two sockets, two pipes). */
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
@@ -1096,15 +920,9 @@ proxy_init (struct proxy *px, const struct nb_proxy_config *cfg,
   if (cfg->stop_fd >= 0 && add_fd (px, cfg->stop_fd, K_STOP, err) < 0)
     return -1;
   if (nb_resolver_new (px->epfd, TAG (K_ARES), cfg->hosts_file,
-                       cfg->resolv_conf, &px->resolver, err) < 0)
+                       cfg->resolv_conf, &px->resolver, err)
+      < 0)
     return nb_error_wrap (err, "proxy");
-  /* The fixed rules alone to begin with; refresh_policy adds the files'
-   * (and rebuilds from these whenever a file changes).  Not only when there
-   * are no files: a policy file that does not exist yet (no `nsbox policy`
-   * so far) must not leave the fixed rules out. */
-  if (nb_policy_merge (&px->merged, &px->fixed, err) < 0)
-    return -1;
-  refresh_policy (px);
   return 0;
 }
 
@@ -1126,7 +944,7 @@ next_timeout (struct proxy *px, int64_t now)
     }
   if (rt >= 0 && (t < 0 || rt < t))
     t = rt;
-  return t > 60000 ? 60000 : (int) t;
+  return t > 60000 ? 60000 : (int)t;
 }
 
 int
@@ -1171,16 +989,16 @@ nb_proxy_run (const struct nb_proxy_config *cfg, nb_error_t *err)
               on_accept (&px, cfg->socks_fd, 1);
               break;
             case K_ARES:
-              nb_resolver_process (px.resolver, (int) (uint32_t) u,
+              nb_resolver_process (px.resolver, (int)(uint32_t)u,
                                    evs[i].events);
               break;
             case K_CONN:
               {
-                uint32_t slot = (uint32_t) u;
+                uint32_t slot = (uint32_t)u;
                 struct conn *c = slot < px.max_conns ? px.conns[slot] : NULL;
                 /* An event for a connection closed (and its slot reused)
                  * earlier in this batch is dropped by the generation. */
-                if (c && c->gen == (uint16_t) (u >> 32))
+                if (c && c->gen == (uint16_t)(u >> 32))
                   on_conn_event (c, evs[i].events);
                 break;
               }

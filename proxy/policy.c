@@ -46,7 +46,7 @@ valid_host_name (const char *s)
           label = 0;
           continue;
         }
-      if (!valid_label_char ((unsigned char) *p) || ++label > 63)
+      if (!valid_label_char ((unsigned char)*p) || ++label > 63)
         return 0;
     }
   if (label == 0)
@@ -68,8 +68,8 @@ nb_policy_host_is_ip (const char *host, struct sockaddr_storage *ss)
   if (ss == NULL)
     ss = &tmp;
   memset (ss, 0, sizeof *ss);
-  struct sockaddr_in *sin = (struct sockaddr_in *) ss;
-  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) ss;
+  struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
   if (inet_pton (AF_INET, host, &sin->sin_addr) == 1)
     {
       sin->sin_family = AF_INET;
@@ -108,16 +108,17 @@ nb_policy_normalize_host (const char *host, size_t len, char *out)
     {
       if (host[i] == '\0')
         return -1;
-      buf[i] = (char) tolower ((unsigned char) host[i]);
+      buf[i] = (char)tolower ((unsigned char)host[i]);
     }
   buf[len] = '\0';
   struct sockaddr_storage ss;
   if (nb_policy_host_is_ip (buf, &ss))
     {
       /* One spelling per address, so that logs and rules compare. */
-      const void *a = ss.ss_family == AF_INET
-                          ? (const void *) &((struct sockaddr_in *) &ss)->sin_addr
-                          : (const void *) &((struct sockaddr_in6 *) &ss)->sin6_addr;
+      const void *a
+          = ss.ss_family == AF_INET
+                ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+                : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
       inet_ntop (ss.ss_family, a, out, NB_HOST_MAX + 1);
       return 0;
     }
@@ -138,11 +139,11 @@ parse_port (const char *s, unsigned *port)
     {
       if (*p < '0' || *p > '9')
         return -1;
-      v = v * 10 + (unsigned) (*p - '0');
+      v = v * 10 + (unsigned)(*p - '0');
     }
   if (v == 0 || v > 65535)
     return -1;
-  *port = (unsigned) v;
+  *port = (unsigned)v;
   return 0;
 }
 
@@ -152,7 +153,7 @@ parse_cidr (const char *s, struct nb_rule *r)
 {
   char buf[INET6_ADDRSTRLEN + 8];
   const char *slash = strchr (s, '/');
-  size_t alen = slash ? (size_t) (slash - s) : strlen (s);
+  size_t alen = slash ? (size_t)(slash - s) : strlen (s);
   unsigned max;
 
   if (alen == 0 || alen >= sizeof buf)
@@ -177,7 +178,7 @@ parse_cidr (const char *s, struct nb_rule *r)
         {
           if (*p < '0' || *p > '9')
             return -1;
-          v = v * 10 + (unsigned) (*p - '0');
+          v = v * 10 + (unsigned)(*p - '0');
         }
       if (v > max)
         return -1;
@@ -202,8 +203,10 @@ nb_policy_parse_rule (const char *text, struct nb_rule *out, nb_error_t *err)
   if (len == 0)
     return nb_error_make (err, 0, "invalid rule '': empty");
   if (len > NB_RULE_MAX)
-    return nb_error_make (err, 0, "invalid rule '%.40s...': longer than %d "
-                          "characters", text, NB_RULE_MAX);
+    return nb_error_make (err, 0,
+                          "invalid rule '%.40s...': longer than %d "
+                          "characters",
+                          text, NB_RULE_MAX);
   memcpy (r.text, text, len + 1);
   memcpy (body, text, len + 1);
 
@@ -217,13 +220,17 @@ nb_policy_parse_rule (const char *text, struct nb_rule *out, nb_error_t *err)
       if (close[1] != '\0')
         {
           if (close[1] != ':' || parse_port (close + 2, &r.port) < 0)
-            return nb_error_make (err, 0, "invalid rule '%s': a port is a "
-                                  "number from 1 to 65535 after ']:'", text);
+            return nb_error_make (err, 0,
+                                  "invalid rule '%s': a port is a "
+                                  "number from 1 to 65535 after ']:'",
+                                  text);
         }
       *close = '\0';
       if (parse_cidr (body + 1, &r) < 0 || r.family != AF_INET6)
-        return nb_error_make (err, 0, "invalid rule '%s': not an IPv6 "
-                              "address or CIDR inside the brackets", text);
+        return nb_error_make (err, 0,
+                              "invalid rule '%s': not an IPv6 "
+                              "address or CIDR inside the brackets",
+                              text);
       *out = r;
       return 0;
     }
@@ -232,17 +239,21 @@ nb_policy_parse_rule (const char *text, struct nb_rule *out, nb_error_t *err)
     {
       /* Several colons: a bare IPv6 address or CIDR, no port. */
       if (parse_cidr (body, &r) < 0)
-        return nb_error_make (err, 0, "invalid rule '%s': not an IPv6 "
+        return nb_error_make (err, 0,
+                              "invalid rule '%s': not an IPv6 "
                               "address or CIDR (write [ADDR]:PORT for a "
-                              "port)", text);
+                              "port)",
+                              text);
       *out = r;
       return 0;
     }
   if (colon)
     {
       if (parse_port (colon + 1, &r.port) < 0)
-        return nb_error_make (err, 0, "invalid rule '%s': a port is a number "
-                              "from 1 to 65535", text);
+        return nb_error_make (err, 0,
+                              "invalid rule '%s': a port is a number "
+                              "from 1 to 65535",
+                              text);
       body[colon - body] = '\0';
     }
   if (strcmp (body, "*") == 0)
@@ -254,8 +265,10 @@ nb_policy_parse_rule (const char *text, struct nb_rule *out, nb_error_t *err)
   if (strchr (body, '/') || nb_policy_host_is_ip (body, NULL))
     {
       if (parse_cidr (body, &r) < 0 || r.family != AF_INET)
-        return nb_error_make (err, 0, "invalid rule '%s': not an IPv4 "
-                              "address or CIDR", text);
+        return nb_error_make (err, 0,
+                              "invalid rule '%s': not an IPv4 "
+                              "address or CIDR",
+                              text);
       *out = r;
       return 0;
     }
@@ -267,14 +280,17 @@ nb_policy_parse_rule (const char *text, struct nb_rule *out, nb_error_t *err)
       name = body + 2;
     }
   if (strchr (name, '*'))
-    return nb_error_make (err, 0, "invalid rule '%s': '*' only as the whole "
+    return nb_error_make (err, 0,
+                          "invalid rule '%s': '*' only as the whole "
                           "rule or as the first label ('*.example.com')",
                           text);
   if (nb_policy_normalize_host (name, strlen (name), r.host) < 0
       || nb_policy_host_is_ip (r.host, NULL))
-    return nb_error_make (err, 0, "invalid rule '%s': not a host name "
+    return nb_error_make (err, 0,
+                          "invalid rule '%s': not a host name "
                           "(letters, digits, '-', '_' in dot-separated labels; "
-                          "the last one not a number)", text);
+                          "the last one not a number)",
+                          text);
   *out = r;
   return 0;
 }
@@ -294,8 +310,7 @@ push_rule (struct nb_rule **v, size_t *n, const struct nb_rule *r,
 }
 
 int
-nb_policy_add (struct nb_policy *p, int deny, const char *text,
-               nb_error_t *err)
+nb_policy_add (struct nb_policy *p, int deny, const char *text, nb_error_t *err)
 {
   struct nb_rule r;
 
@@ -351,30 +366,35 @@ nb_policy_parse_json (const char *text, size_t len, const char *what,
       if (!json_is_array (list))
         {
           nb_policy_free (&p);
-          return nb_error_make (err, 0, "%s: \"%s\" is not an array of "
-                                "rules", what, keys[deny]);
+          return nb_error_make (err, 0,
+                                "%s: \"%s\" is not an array of "
+                                "rules",
+                                what, keys[deny]);
         }
       json_array_foreach (list, i, v)
-        {
-          if (!json_is_string (v))
-            {
-              nb_policy_free (&p);
-              return nb_error_make (err, 0, "%s: \"%s\"[%zu] is not a "
-                                    "string", what, keys[deny], i);
-            }
-          if (strlen (json_string_value (v)) != json_string_length (v))
-            {
-              nb_policy_free (&p);
-              return nb_error_make (err, 0, "%s: \"%s\"[%zu] holds a NUL "
-                                    "byte", what, keys[deny], i);
-            }
-          if (nb_policy_add (&p, deny, json_string_value (v), err) < 0)
-            {
-              nb_policy_free (&p);
-              return nb_error_wrap (err, "%s: \"%s\"[%zu]", what, keys[deny],
-                                    i);
-            }
-        }
+      {
+        if (!json_is_string (v))
+          {
+            nb_policy_free (&p);
+            return nb_error_make (err, 0,
+                                  "%s: \"%s\"[%zu] is not a "
+                                  "string",
+                                  what, keys[deny], i);
+          }
+        if (strlen (json_string_value (v)) != json_string_length (v))
+          {
+            nb_policy_free (&p);
+            return nb_error_make (err, 0,
+                                  "%s: \"%s\"[%zu] holds a NUL "
+                                  "byte",
+                                  what, keys[deny], i);
+          }
+        if (nb_policy_add (&p, deny, json_string_value (v), err) < 0)
+          {
+            nb_policy_free (&p);
+            return nb_error_wrap (err, "%s: \"%s\"[%zu]", what, keys[deny], i);
+          }
+      }
     }
   *out = p;
   return 0;
@@ -387,16 +407,17 @@ nb_policy_parse_json (const char *text, size_t len, const char *what,
 static int
 addr_bytes (const struct sockaddr *sa, uint8_t out[16])
 {
-  static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+  static const uint8_t mapped[12]
+      = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
   if (sa->sa_family == AF_INET)
     {
-      memcpy (out, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+      memcpy (out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
       return AF_INET;
     }
   if (sa->sa_family == AF_INET6)
     {
-      const uint8_t *a = ((const struct sockaddr_in6 *) sa)->sin6_addr.s6_addr;
+      const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
       if (memcmp (a, mapped, 12) == 0)
         {
           memcpy (out, a + 12, 4);
@@ -419,7 +440,7 @@ cidr_covers (const struct nb_rule *r, int family, const uint8_t *a)
     return 0;
   if (rest == 0)
     return 1;
-  uint8_t mask = (uint8_t) (0xffu << (8 - rest));
+  uint8_t mask = (uint8_t)(0xffu << (8 - rest));
   return (a[full] & mask) == r->addr[full];
 }
 
@@ -454,8 +475,7 @@ name_matches (const struct nb_rule *r, const char *host, unsigned port)
 }
 
 static int
-addr_matches (const struct nb_rule *r, const struct sockaddr *sa,
-              unsigned port)
+addr_matches (const struct nb_rule *r, const struct sockaddr *sa, unsigned port)
 {
   uint8_t a[16];
   int family = addr_bytes (sa, a);
@@ -483,20 +503,26 @@ nb_policy_decide_name (const struct nb_policy *p, const char *host,
   int ip = nb_policy_host_is_ip (host, &ss);
 
   for (size_t i = 0; i < p->n_deny; i++)
-    if (ip ? addr_matches (&p->deny[i], (struct sockaddr *) &ss, port)
+    if (ip ? addr_matches (&p->deny[i], (struct sockaddr *)&ss, port)
            : name_matches (&p->deny[i], host, port))
-      { decide (d, 0, p->deny[i].text, 1); return; }
+      {
+        decide (d, 0, p->deny[i].text, 1);
+        return;
+      }
   for (size_t i = 0; i < p->n_allow; i++)
-    if (ip ? addr_matches (&p->allow[i], (struct sockaddr *) &ss, port)
+    if (ip ? addr_matches (&p->allow[i], (struct sockaddr *)&ss, port)
            : name_matches (&p->allow[i], host, port))
-      { decide (d, 1, p->allow[i].text, 1); return; }
+      {
+        decide (d, 1, p->allow[i].text, 1);
+        return;
+      }
   decide (d, 0, "no allow rule matches", 0);
 }
 
 static uint32_t
 v4 (const uint8_t *a)
 {
-  return (uint32_t) a[0] << 24 | (uint32_t) a[1] << 16 | (uint32_t) a[2] << 8
+  return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8
          | a[3];
 }
 
@@ -577,20 +603,29 @@ nb_policy_decide_addr (const struct nb_policy *p, unsigned port,
 
   for (size_t i = 0; i < p->n_deny; i++)
     if (addr_matches (&p->deny[i], sa, port))
-      { decide (d, 0, p->deny[i].text, 1); return; }
+      {
+        decide (d, 0, p->deny[i].text, 1);
+        return;
+      }
   special = nb_policy_addr_special (sa);
   if (special == NULL)
-    { decide (d, 1, "", 0); return; }
+    {
+      decide (d, 1, "", 0);
+      return;
+    }
   /* Only an address rule lifts the check: "*" or a name rule says nothing
    * about where a name may resolve to. */
   for (size_t i = 0; i < p->n_allow; i++)
-    if (p->allow[i].kind == NB_RULE_CIDR && addr_matches (&p->allow[i], sa, port))
-      { decide (d, 1, p->allow[i].text, 1); return; }
+    if (p->allow[i].kind == NB_RULE_CIDR
+        && addr_matches (&p->allow[i], sa, port))
+      {
+        decide (d, 1, p->allow[i].text, 1);
+        return;
+      }
   if (family == AF_UNSPEC || !inet_ntop (family, a, text, sizeof text))
     snprintf (text, sizeof text, "the address");
   d->allow = 0;
   d->by_rule = 0;
   snprintf (d->rule, sizeof d->rule,
-            "%s is %s (only an address or CIDR rule allows it)", text,
-            special);
+            "%s is %s (only an address or CIDR rule allows it)", text, special);
 }

@@ -36,12 +36,12 @@ enum nb_rule_kind
 struct nb_rule
 {
   enum nb_rule_kind kind;
-  unsigned port;                /* 0: any port */
-  char text[NB_RULE_MAX + 1];   /* as written, for messages and the log */
-  char host[NB_HOST_MAX + 1];   /* HOST, or the suffix of a wildcard */
-  int family;                   /* CIDR: AF_INET or AF_INET6 */
-  uint8_t addr[16];             /* CIDR: network, host bits cleared */
-  unsigned prefix;              /* CIDR: prefix length */
+  unsigned port;              /* 0: any port */
+  char text[NB_RULE_MAX + 1]; /* as written, for messages and the log */
+  char host[NB_HOST_MAX + 1]; /* HOST, or the suffix of a wildcard */
+  int family;                 /* CIDR: AF_INET or AF_INET6 */
+  uint8_t addr[16];           /* CIDR: network, host bits cleared */
+  unsigned prefix;            /* CIDR: prefix length */
 };
 
 struct nb_policy

@@ -41,11 +41,11 @@ struct nb_proxy_config
   int http_fd;  /* a bound, listening TCP socket for the HTTP proxy, or -1 */
   int socks_fd; /* a bound, listening TCP socket for SOCKS5, or -1 */
   int stop_fd;  /* readable when the proxy must exit (a pidfd), or -1 */
-  const char *sandbox;              /* for the log and the 403 text */
-  const char *const *allow;         /* fixed rules, NULL-terminated, or NULL */
-  const char *const *deny;          /* same */
-  const char *const *policy_files;  /* JSON policy files, re-read on change */
-  const char *log_path;             /* NULL: no log */
+  const char *sandbox;             /* for the log and the 403 text */
+  const char *const *allow;        /* fixed rules, NULL-terminated, or NULL */
+  const char *const *deny;         /* same */
+  const char *const *policy_files; /* JSON policy files, re-read on change */
+  const char *log_path;            /* NULL: no log */
   const char *hosts_file;  /* hosts(5) file tried before DNS; NULL: c-ares
                               reads /etc/hosts itself */
   const char *resolv_conf; /* NULL: the system's */

@@ -44,7 +44,7 @@ sock_state (void *data, ares_socket_t fd, int readable, int writable)
       return;
     }
   ev.events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
-  ev.data.u64 = r->tag | (uint32_t) fd;
+  ev.data.u64 = r->tag | (uint32_t)fd;
   if (epoll_ctl (r->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
     epoll_ctl (r->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -76,14 +76,14 @@ nb_resolver_new (int epfd, uint64_t tag, const char *hosts_file,
   o.sock_state_cb_data = r;
   /* With a hosts file of our own, /etc/hosts is not consulted: the file
    * given is the whole local truth (tests rely on it). */
-  o.lookups = (char *) (hosts_file ? "b" : "fb");
+  o.lookups = (char *)(hosts_file ? "b" : "fb");
   o.timeout = 3000;
   o.tries = 2;
   mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS | ARES_OPT_TIMEOUTMS
          | ARES_OPT_TRIES;
   if (resolv_conf)
     {
-      o.resolvconf_path = (char *) resolv_conf;
+      o.resolvconf_path = (char *)resolv_conf;
       mask |= ARES_OPT_RESOLVCONF;
     }
   ret = ares_init_options (&r->channel, &o, mask);
@@ -121,12 +121,12 @@ static void
 on_addrinfo (void *arg, int status, int timeouts, struct ares_addrinfo *res)
 {
   struct nb_lookup *l = arg;
-  (void) timeouts;
+  (void)timeouts;
 
   l->n = 0;
   if (status == ARES_SUCCESS && res)
-    for (struct ares_addrinfo_node *n = res->nodes;
-         n && l->n < NB_RESOLVE_MAX; n = n->ai_next)
+    for (struct ares_addrinfo_node *n = res->nodes; n && l->n < NB_RESOLVE_MAX;
+         n = n->ai_next)
       {
         if ((n->ai_family != AF_INET && n->ai_family != AF_INET6)
             || n->ai_addrlen > sizeof l->addrs[0])
@@ -161,16 +161,16 @@ nb_hosts_lookup (const char *text, const char *host,
   while (line && *line && n < max)
     {
       const char *next = strchr (line, '\n');
-      size_t len = next ? (size_t) (next - line) : strlen (line);
+      size_t len = next ? (size_t)(next - line) : strlen (line);
       const char *hash = memchr (line, '#', len);
       if (hash)
-        len = (size_t) (hash - line);
+        len = (size_t)(hash - line);
       char addr[INET6_ADDRSTRLEN + 1];
       size_t i = 0, a;
-      while (i < len && isspace ((unsigned char) line[i]))
+      while (i < len && isspace ((unsigned char)line[i]))
         i++;
       a = i;
-      while (i < len && !isspace ((unsigned char) line[i]))
+      while (i < len && !isspace ((unsigned char)line[i]))
         i++;
       if (i > a && i - a < sizeof addr)
         {
@@ -179,19 +179,20 @@ nb_hosts_lookup (const char *text, const char *host,
           struct sockaddr_storage ss;
           memset (&ss, 0, sizeof ss);
           int family = AF_UNSPEC;
-          if (inet_pton (AF_INET, addr,
-                         &((struct sockaddr_in *) &ss)->sin_addr) == 1)
+          if (inet_pton (AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr)
+              == 1)
             family = AF_INET;
           else if (inet_pton (AF_INET6, addr,
-                              &((struct sockaddr_in6 *) &ss)->sin6_addr) == 1)
+                              &((struct sockaddr_in6 *)&ss)->sin6_addr)
+                   == 1)
             family = AF_INET6;
-          ss.ss_family = (sa_family_t) family;
+          ss.ss_family = (sa_family_t)family;
           while (family != AF_UNSPEC && i < len)
             {
-              while (i < len && isspace ((unsigned char) line[i]))
+              while (i < len && isspace ((unsigned char)line[i]))
                 i++;
               size_t s = i;
-              while (i < len && !isspace ((unsigned char) line[i]))
+              while (i < len && !isspace ((unsigned char)line[i]))
                 i++;
               size_t nl = i - s;
               if (nl > 0 && line[s + nl - 1] == '.')
@@ -278,7 +279,7 @@ nb_resolver_next_timeout (struct nb_resolver *r)
   struct timeval tv, *t = ares_timeout (r->channel, NULL, &tv);
   if (t == NULL)
     return -1;
-  return (int) (t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
+  return (int)(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000);
 }
 
 void

@@ -34,9 +34,8 @@ void nb_resolver_free (struct nb_resolver *r);
  * first. */
 int nb_resolver_lookup (struct nb_resolver *r, const char *host,
                         nb_resolve_cb cb, void *arg,
-                        struct sockaddr_storage *addrs, size_t *n,
-                        char *errbuf, size_t errlen,
-                        struct nb_lookup **handle);
+                        struct sockaddr_storage *addrs, size_t *n, char *errbuf,
+                        size_t errlen, struct nb_lookup **handle);
 void nb_lookup_cancel (struct nb_lookup *l);
 
 /* Epoll said FD (one of the resolver's) is ready with EVENTS. */

@@ -18,7 +18,7 @@ nb_socks_parse_greeting (const unsigned char *buf, size_t len, int *noauth)
     return 0;
   if (buf[1] == 0)
     return -1;
-  if (len < 2 + (size_t) buf[1])
+  if (len < 2 + (size_t)buf[1])
     return 0;
   for (size_t i = 0; i < buf[1]; i++)
     if (buf[2 + i] == 0)
@@ -60,8 +60,7 @@ nb_socks_parse_request (const unsigned char *buf, size_t len,
       break;
     case 3:
       if (buf[4] == 0)
-        return refuse (reply, NB_SOCKS_FAILURE, why, whylen,
-                       "empty host name");
+        return refuse (reply, NB_SOCKS_FAILURE, why, whylen, "empty host name");
       need = 4 + 1 + buf[4] + 2;
       break;
     default:
@@ -82,17 +81,17 @@ nb_socks_parse_request (const unsigned char *buf, size_t len,
     inet_ntop (AF_INET6, addr, text, sizeof text);
   if (buf[3] == 3)
     {
-      if (nb_policy_normalize_host ((const char *) addr + 1, addr[0],
-                                    req->host) < 0)
+      if (nb_policy_normalize_host ((const char *)addr + 1, addr[0], req->host)
+          < 0)
         return refuse (reply, NB_SOCKS_HOST_UNREACHABLE, why, whylen,
                        "invalid host name");
     }
   else if (nb_policy_normalize_host (text, strlen (text), req->host) < 0)
     return refuse (reply, NB_SOCKS_FAILURE, why, whylen, "invalid address");
-  req->port = (unsigned) buf[need - 2] << 8 | buf[need - 1];
+  req->port = (unsigned)buf[need - 2] << 8 | buf[need - 1];
   if (req->port == 0)
     return refuse (reply, NB_SOCKS_FAILURE, why, whylen, "port 0");
-  return (int) need;
+  return (int)need;
 }
 
 size_t
@@ -104,7 +103,7 @@ nb_socks_reply (unsigned char *out, unsigned char code,
   out[2] = 0;
   if (bound && bound->sa_family == AF_INET6)
     {
-      const struct sockaddr_in6 *s = (const struct sockaddr_in6 *) bound;
+      const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)bound;
       out[3] = 4;
       memcpy (out + 4, &s->sin6_addr, 16);
       memcpy (out + 20, &s->sin6_port, 2);
@@ -114,7 +113,7 @@ nb_socks_reply (unsigned char *out, unsigned char code,
   memset (out + 4, 0, 6);
   if (bound && bound->sa_family == AF_INET)
     {
-      const struct sockaddr_in *s = (const struct sockaddr_in *) bound;
+      const struct sockaddr_in *s = (const struct sockaddr_in *)bound;
       memcpy (out + 4, &s->sin_addr, 4);
       memcpy (out + 8, &s->sin_port, 2);
     }

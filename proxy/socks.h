@@ -33,14 +33,13 @@ struct nb_socks_request
 /* The greeting VER NMETHODS METHODS.  Returns the bytes it took (> 0) with
  * *NOAUTH 1 when the client offers "no authentication", 0 when more bytes
  * are needed, -1 when it is not SOCKS5. */
-int nb_socks_parse_greeting (const unsigned char *buf, size_t len,
-                             int *noauth);
+int nb_socks_parse_greeting (const unsigned char *buf, size_t len, int *noauth);
 /* The request VER CMD RSV ATYP DST.ADDR DST.PORT.  Returns the bytes it
  * took (> 0) with *REQ filled, 0 when more bytes are needed, -1 when it is
  * refused with the reply code *REPLY (and WHY, WHYLEN bytes, saying why). */
 int nb_socks_parse_request (const unsigned char *buf, size_t len,
-                            struct nb_socks_request *req,
-                            unsigned char *reply, char *why, size_t whylen);
+                            struct nb_socks_request *req, unsigned char *reply,
+                            char *why, size_t whylen);
 /* Encode a reply with CODE and the bound address BOUND (NULL: 0.0.0.0:0)
  * into OUT (NB_SOCKS_REPLY_MAX bytes); returns its length. */
 size_t nb_socks_reply (unsigned char *out, unsigned char code,

@@ -156,6 +156,27 @@ log_field() {
   assert_equal "$output" "hello from api"
 }
 
+@test "an IPv6 loopback destination is refused until an address rule allows it" {
+  local port
+  port=$(start_server ::1 "$BATS_FILE_TMPDIR/api")
+  [[ -n $port ]] || { cat "$BATS_FILE_TMPDIR/server-::1.out" >&2; false; }
+  echo "::1 v6.example.test" >>"$P/hosts"
+  start_proxy --allow '*'
+  run via_http "http://v6.example.test:$port/index.html"
+  assert_output_has "::1 is a loopback address"
+  run via_http "http://[::1]:$port/index.html"
+  assert_output_has "::1 is a loopback address"
+  run via_http "http://[::ffff:127.0.0.2]:$API_PORT/index.html"
+  assert_output_has "127.0.0.2 is a loopback address"
+  kill -TERM "$PROXY_PID"
+  wait "$PROXY_PID" || true
+  start_proxy --allow '*' --allow '[::1]'
+  run via_connect "http://v6.example.test:$port/index.html"
+  assert_equal "$output" "hello from api"
+  run via_http "http://[::1]:$port/index.html"
+  assert_equal "$output" "hello from api"
+}
+
 @test "the metadata address 169.254.169.254 is refused by name, as a literal and through SOCKS5" {
   start_proxy --allow '*'
   run via_http "http://169.254.169.254/latest/meta-data/"
@@ -299,6 +320,44 @@ print(ask(b"\x16\x03\x01\x00\x05hello"))
 PY
   assert_status 0
   assert_equal "$output" "$(printf 'HTTP/1.1 431 Request Header Fields Too Large\nHTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request')"
+}
+
+@test "a client that never finishes its request head is cut off with 408" {
+  start_proxy --allow '*'
+  run python3 - "$HTTP_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"GET http://api.example.test/ HTTP/1.1\r\nHost: a")
+print(s.recv(100).decode(errors="replace").split("\r\n")[0])
+PY
+  assert_status 0
+  assert_equal "$output" "HTTP/1.1 408 Request Timeout"
+}
+
+@test "SOCKS5 speaks no authentication and the CONNECT command only" {
+  start_proxy --allow '*'
+  run python3 - "$SOCKS_PORT" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+def ask(data, n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    reply = b""
+    while len(reply) < n:
+        d = s.recv(n - len(reply))
+        if not d:
+            break
+        reply += d
+    s.close()
+    return reply.hex()
+# username/password only: no acceptable method
+print(ask(b"\x05\x01\x02", 2))
+# BIND and UDP ASSOCIATE: command not supported
+print(ask(b"\x05\x01\x00" + b"\x05\x02\x00\x01\x01\x01\x01\x01\x00\x50", 12))
+print(ask(b"\x05\x01\x00" + b"\x05\x03\x00\x01\x01\x01\x01\x01\x00\x50", 12))
+PY
+  assert_status 0
+  assert_equal "$output" "$(printf '05ff\n050005070001000000000000\n050005070001000000000000')"
 }
 
 @test "the proxy exits when its stop signal comes" {

@@ -46,12 +46,12 @@ listen_on (const char *port_text, unsigned *port)
       exit (2);
     }
   int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sin.sin_port = htons ((uint16_t) p);
+  sin.sin_port = htons ((uint16_t)p);
   sin.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind (fd, (struct sockaddr *) &sin, sizeof sin) < 0
+  if (fd < 0 || bind (fd, (struct sockaddr *)&sin, sizeof sin) < 0
       || listen (fd, 1024) < 0
-      || getsockname (fd, (struct sockaddr *) &sin, &sl) < 0)
+      || getsockname (fd, (struct sockaddr *)&sin, &sl) < 0)
     {
       fprintf (stderr, "proxy-run: listen on 127.0.0.1:%ld: %s\n", p,
                strerror (errno));
@@ -65,7 +65,7 @@ static void *
 watch_stdin (void *arg)
 {
   char buf[256];
-  (void) arg;
+  (void)arg;
   while (read (0, buf, sizeof buf) > 0 || errno == EINTR)
     ;
   kill (getpid (), SIGTERM);
@@ -75,36 +75,65 @@ watch_stdin (void *arg)
 int
 main (int argc, char **argv)
 {
-  static const struct option opts[]
-      = { { "http", 1, 0, 'h' },        { "socks", 1, 0, 's' },
-          { "sandbox", 1, 0, 'n' },     { "allow", 1, 0, 'a' },
-          { "deny", 1, 0, 'd' },        { "policy", 1, 0, 'p' },
-          { "log", 1, 0, 'l' },         { "hosts", 1, 0, 'H' },
-          { "resolv-conf", 1, 0, 'r' }, { "plugin", 1, 0, 'P' },
-          { 0, 0, 0, 0 } };
+  static const struct option opts[] = { { "http", 1, 0, 'h' },
+                                        { "socks", 1, 0, 's' },
+                                        { "sandbox", 1, 0, 'n' },
+                                        { "allow", 1, 0, 'a' },
+                                        { "deny", 1, 0, 'd' },
+                                        { "policy", 1, 0, 'p' },
+                                        { "log", 1, 0, 'l' },
+                                        { "hosts", 1, 0, 'H' },
+                                        { "resolv-conf", 1, 0, 'r' },
+                                        { "plugin", 1, 0, 'P' },
+                                        { 0, 0, 0, 0 } };
   const char *allow[MAX_RULES + 1] = { 0 }, *deny[MAX_RULES + 1] = { 0 },
-             *files[MAX_RULES + 1] = { 0 };
+                                *files[MAX_RULES + 1] = { 0 };
   size_t na = 0, nd = 0, nf = 0;
   const char *http = NULL, *socks = NULL, *plugin = NULL;
-  struct nb_proxy_config cfg = { .http_fd = -1, .socks_fd = -1, .ready_fd = -1,
-                                 .sandbox = "test" };
+  struct nb_proxy_config cfg = {
+    .http_fd = -1, .socks_fd = -1, .ready_fd = -1, .sandbox = "test"
+  };
   int o;
 
   while ((o = getopt_long (argc, argv, "", opts, NULL)) != -1)
     switch (o)
       {
-      case 'h': http = optarg; break;
-      case 's': socks = optarg; break;
-      case 'n': cfg.sandbox = optarg; break;
-      case 'a': if (na < MAX_RULES) allow[na++] = optarg; break;
-      case 'd': if (nd < MAX_RULES) deny[nd++] = optarg; break;
-      case 'p': if (nf < MAX_RULES) files[nf++] = optarg; break;
-      case 'l': cfg.log_path = optarg; break;
-      case 'H': cfg.hosts_file = optarg; break;
-      case 'r': cfg.resolv_conf = optarg; break;
-      case 'P': plugin = optarg; break;
+      case 'h':
+        http = optarg;
+        break;
+      case 's':
+        socks = optarg;
+        break;
+      case 'n':
+        cfg.sandbox = optarg;
+        break;
+      case 'a':
+        if (na < MAX_RULES)
+          allow[na++] = optarg;
+        break;
+      case 'd':
+        if (nd < MAX_RULES)
+          deny[nd++] = optarg;
+        break;
+      case 'p':
+        if (nf < MAX_RULES)
+          files[nf++] = optarg;
+        break;
+      case 'l':
+        cfg.log_path = optarg;
+        break;
+      case 'H':
+        cfg.hosts_file = optarg;
+        break;
+      case 'r':
+        cfg.resolv_conf = optarg;
+        break;
+      case 'P':
+        plugin = optarg;
+        break;
       default:
-        fprintf (stderr, "usage: proxy-run [--http PORT] [--socks PORT] "
+        fprintf (stderr,
+                 "usage: proxy-run [--http PORT] [--socks PORT] "
                  "[--allow RULE]... [--deny RULE]... [--policy FILE]... "
                  "[--log FILE] [--hosts FILE] [--resolv-conf FILE] "
                  "[--sandbox NAME] [--plugin SO]\n");
@@ -118,9 +147,10 @@ main (int argc, char **argv)
   if (plugin)
     {
       void *h = dlopen (plugin, RTLD_NOW | RTLD_LOCAL);
-      if (h == NULL || (run = (int (*) (const struct nb_proxy_config *,
-                                        nb_error_t *)) dlsym (h, "nsbox_proxy_main"))
-                           == NULL)
+      if (h == NULL
+          || (run = (int (*) (const struct nb_proxy_config *,
+                              nb_error_t *))dlsym (h, "nsbox_proxy_main"))
+                 == NULL)
         {
           fprintf (stderr, "proxy-run: %s: %s\n", plugin, dlerror ());
           return 1;
@@ -158,7 +188,8 @@ main (int argc, char **argv)
   nb_error_t err = NULL;
   if (run (&cfg, &err) < 0)
     {
-      fprintf (stderr, "proxy-run: %s\n", err && err->msg ? err->msg : "failed");
+      fprintf (stderr, "proxy-run: %s\n",
+               err && err->msg ? err->msg : "failed");
       nb_error_free (&err);
       return 1;
     }
