@@ -10,9 +10,12 @@
 #   net_hosts_down   in teardown_file
 #   $NET_API, $NET_EVIL   the two addresses; port 8080 serves "hello from
 #                         api" / "hello from evil"
+#   $NET_API6             the api host's IPv6 address (2001:db8:1::2)
 
 NET_API=203.0.113.2
 NET_EVIL=203.0.113.3
+# IPv6: the documentation prefix, on the same veth.
+NET_API6=2001:db8:1::2
 
 net_hosts_up() {
   if ((EUID != 0)); then
@@ -31,10 +34,12 @@ net_hosts_up() {
   ip link set "$NET_HOST_IF" up
   ip -n "$NET_NS" addr add "$NET_API/24" dev "$NET_NS_IF"
   ip -n "$NET_NS" addr add "$NET_EVIL/24" dev "$NET_NS_IF"
+  ip addr add 2001:db8:1::1/64 dev "$NET_HOST_IF" nodad
+  ip -n "$NET_NS" addr add "$NET_API6/64" dev "$NET_NS_IF" nodad
   ip -n "$NET_NS" link set "$NET_NS_IF" up
   ip -n "$NET_NS" link set lo up
   local via
-  for a in "$NET_API" "$NET_EVIL"; do
+  for a in "$NET_API" "$NET_EVIL" "$NET_API6"; do
     via=$(ip route get "$a")
     if [[ $via != *" dev $NET_HOST_IF "* ]]; then
       echo "net_hosts_up: the route to $a is not our veth: $via" >&2
@@ -49,6 +54,8 @@ net_hosts_up() {
   echo $! >"$NET_DIR/api.pid"
   ip netns exec "$NET_NS" busybox httpd -f -p "$NET_EVIL:8080" -h "$NET_DIR/evil" >/dev/null 2>&1 &
   echo $! >"$NET_DIR/evil.pid"
+  ip netns exec "$NET_NS" busybox httpd -f -p "[$NET_API6]:8080" -h "$NET_DIR/api" >/dev/null 2>&1 &
+  echo $! >"$NET_DIR/api6.pid"
   for _ in $(seq 50); do
     curl -s -m 1 "http://$NET_API:8080/" >/dev/null && curl -s -m 1 "http://$NET_EVIL:8080/" >/dev/null && break
     sleep 0.1

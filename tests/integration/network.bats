@@ -14,7 +14,7 @@ load net_helpers
 setup_file() {
   net_hosts_up
   FIXTURES=$(fixtures_dir)
-  export FIXTURES NET_API NET_EVIL
+  export FIXTURES NET_API NET_EVIL NET_API6
 }
 
 teardown_file() {
@@ -75,6 +75,16 @@ wait_no_helpers() {
   assert_status 0
   assert_output_has "inet 10.0.2.100/24"
   assert_output_has "mtu 65520"
+  assert_equal "${lines[-1]}" "hello from api"
+}
+
+@test "--network open reaches a test host over IPv6 too" {
+  # pasta gives the sandbox IPv6 where the host has it (a default route).
+  [[ -n $(ip -6 route show default) ]] || skip "this host has no IPv6 default route, so pasta configures no IPv6"
+  [[ $(curl -s -m 2 "http://[$NET_API6]:8080/") == "hello from api" ]]
+  in_sandbox --network open -- 'ip -6 route | grep -c default; curl -sS -m 5 "http://['"$NET_API6"']:8080/"'
+  assert_status 0
+  assert_equal "${lines[0]}" 1
   assert_equal "${lines[-1]}" "hello from api"
 }
 
