@@ -3,7 +3,7 @@
 # adds to a start (hyperfine, side by side in one run), and pasta's
 # throughput (--network open) against the same transfer made directly from
 # the host.  The server stands in a network namespace of the bench's own
-# (203.0.113.0/24 on a veth pair, route checked first): root only.
+# (203.0.113.0/29 on a veth pair, route checked first): root only.
 # Env: BENCH_RUNS (default 100), BENCH_WARMUP (5), BENCH_NET_MB (1024).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
@@ -44,8 +44,8 @@ done
 chown "$U:" "$T/ws"
 
 ip netns add "$NS" && ip link add "$HIF" type veth peer name "$NIF" &&
-	ip link set "$NIF" netns "$NS" && ip addr add 203.0.113.1/24 dev "$HIF" &&
-	ip link set "$HIF" up && ip -n "$NS" addr add 203.0.113.2/24 dev "$NIF" &&
+	ip link set "$NIF" netns "$NS" && ip addr add 203.0.113.1/29 dev "$HIF" &&
+	ip link set "$HIF" up && ip -n "$NS" addr add 203.0.113.2/29 dev "$NIF" &&
 	ip -n "$NS" link set "$NIF" up && ip -n "$NS" link set lo up ||
 	{ say "could not make the test host's namespace"; exit 2; }
 case $(ip route get 203.0.113.2) in

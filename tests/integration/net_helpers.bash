@@ -1,10 +1,12 @@
 # Test hosts for the network suites, in a network namespace of the suite's
-# own (root only): a veth pair, 203.0.113.1 on the host's side and
+# own (root only): a veth pair, 203.0.113.1/29 on the host's side and
 # 203.0.113.2 and .3 in the namespace, where small HTTP servers stand in
 # for "api.example.test" (.2) and "evil.example.test" (.3).  Nothing is
 # sent to 203.0.113.x before the route there is checked to be the veth:
 # an address no namespace of ours serves would leave through the machine's
-# gateway.
+# gateway.  A /29, not the whole /24: this machine's package mirror has an
+# address in 203.0.113.0/24 (deb.debian.org), which a /24 route to the veth
+# would cut off while the suite runs.
 #
 #   net_hosts_up     in setup_file; skips (with the reason) unless root
 #   net_hosts_down   in teardown_file
@@ -30,10 +32,10 @@ net_hosts_up() {
   ip netns add "$NET_NS"
   ip link add "$NET_HOST_IF" type veth peer name "$NET_NS_IF"
   ip link set "$NET_NS_IF" netns "$NET_NS"
-  ip addr add 203.0.113.1/24 dev "$NET_HOST_IF"
+  ip addr add 203.0.113.1/29 dev "$NET_HOST_IF"
   ip link set "$NET_HOST_IF" up
-  ip -n "$NET_NS" addr add "$NET_API/24" dev "$NET_NS_IF"
-  ip -n "$NET_NS" addr add "$NET_EVIL/24" dev "$NET_NS_IF"
+  ip -n "$NET_NS" addr add "$NET_API/29" dev "$NET_NS_IF"
+  ip -n "$NET_NS" addr add "$NET_EVIL/29" dev "$NET_NS_IF"
   ip addr add 2001:db8:1::1/64 dev "$NET_HOST_IF" nodad
   ip -n "$NET_NS" addr add "$NET_API6/64" dev "$NET_NS_IF" nodad
   ip -n "$NET_NS" link set "$NET_NS_IF" up
