@@ -182,7 +182,7 @@ fuzz: fuzz-build
 
 # The parsers of what users and images supply (seccomp and agent profiles,
 # config.json, references): pure functions, so the harness runs as anyone.
-FUZZ_PARSER_SRCS := runtime/spec.c runtime/hooks.c runtime/seccomp_compile.c cli/profile.c \
+FUZZ_PARSER_SRCS := runtime/spec.c runtime/hooks.c runtime/seccomp_compile.c cli/profile.c cli/limits.c \
 	oci/ref.c oci/digest.c $(wildcard runtime/base/*.c)
 build/fuzz/obj/embed.o: build/embed.c
 	@mkdir -p $(dir $@)

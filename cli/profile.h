@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include "runtime/base/error.h"
+#include "runtime/cgroup.h"
 
 struct sb_profile
 {
@@ -18,6 +19,10 @@ struct sb_profile
                            credential volume, may be NULL */
   json_t *pass_env;     /* array of host variable names, may be NULL */
   bool allow_nested;    /* "allow_nested": sandboxes inside (--allow-nested) */
+  /* "memory", "memory_swap", "cpus", "pids_limit": the limits a run
+     asks for unless its flags say otherwise (fields not set: -1). */
+  struct rt_cgroup_limits limits;
+  const char *memory_shown; /* "memory" as written, for the OOM report */
   char *origin;         /* where it was read from */
 };
 
