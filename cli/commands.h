@@ -15,6 +15,8 @@ int cmd_inspect (int argc, char **argv);
 int cmd_volume (int argc, char **argv);
 int cmd_prune (int argc, char **argv);
 int cmd_oci (int argc, char **argv);
+int cmd_stats (int argc, char **argv);
+int cmd_update (int argc, char **argv);
 /* pull, load, images, rmi, image: run from nsbox-images.so. */
 int cmd_image (int argc, char **argv);
 

@@ -42,6 +42,23 @@ int rt_cgroup_create (const char *name, const struct rt_cgroup_limits *limits,
 bool rt_cgroup_oom_killed (const struct rt_cgroup *cg);
 /* Remove CG (its processes are gone) and close its fd. */
 void rt_cgroup_remove (struct rt_cgroup *cg);
+/* Change the limits of the cgroup at PATH to L (fields < 0: left as they
+ * are), enabling in its parent the controllers they need. */
+int rt_cgroup_update (const char *path, const struct rt_cgroup_limits *l,
+                      nb_error_t *err);
+
+/* What a cgroup uses: -1 where the file is missing (its controller is not
+ * enabled), RT_CGROUP_STAT_MAX for "max" (no limit). */
+#define RT_CGROUP_STAT_MAX (-2)
+struct rt_cgroup_stats
+{
+  int64_t memory, memory_max; /* memory.current, memory.max: bytes */
+  int64_t cpu_usec;           /* cpu.stat usage_usec */
+  int64_t pids, pids_max;     /* pids.current, pids.max */
+};
+int rt_cgroup_stats (const char *path, struct rt_cgroup_stats *s,
+                     nb_error_t *err);
+
 /* What this host offers, for doctor: the delegated cgroup's parent and its
  * controllers, or NULL with *WHY. */
 char *rt_cgroup_where (char **controllers, char **why);
