@@ -30,7 +30,8 @@ OCI_CLI_SRCS := $(wildcard cli/image_*.c)
 OCI_SRCS := $(wildcard oci/*.c) $(OCI_CLI_SRCS)
 SECCOMP_SRCS := runtime/seccomp_compile.c
 GIT_SRCS := cli/git_identity.c
-SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
+SYSTEMD_SRCS := runtime/systemd_scope.c
+SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) $(SYSTEMD_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c))
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=build/%.o) build/embed.o build/seccomp_default.o
 # What image code shares with the rest of nsbox is compiled in again (PIC).
@@ -39,14 +40,21 @@ SO_OBJS := $(OCI_SRCS:%.c=build/pic/%.o) $(SO_SHARED:%.c=build/pic/%.o)
 SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
+SYSTEMD_SO_OBJS := $(SYSTEMD_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
+# sd-bus: libsystemd-dev's pkg-config where installed, else the runtime
+# library itself (runtime/sd_bus_decl.h then declares what is used).
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -l:libsystemd.so.0) $(shell pkg-config --libs jansson)
 SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
-	$(SECCOMP_SRCS:%.c=build/san/%.o) build/san/embed.o build/san/seccomp_default.o
+	$(SECCOMP_SRCS:%.c=build/san/%.o) $(SYSTEMD_SRCS:%.c=build/san/%.o) \
+	build/san/embed.o build/san/seccomp_default.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 MANS := $(wildcard man/*.1 man/*.5)
 
-all: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
+PLUGINS := nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-systemd.so
+
+all: nsbox $(PLUGINS) build/tests/fake-systemd
 
 nsbox: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
@@ -61,6 +69,18 @@ nsbox-seccomp.so: $(SECCOMP_SO_OBJS)
 # when the git config changed since a sandbox recorded it.
 nsbox-git.so: $(GIT_SO_OBJS)
 	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(GIT_LIBS)
+
+# libsystemd's sd-bus, to ask the systemd user manager for a delegated
+# scope: loaded only when limits are asked and no cgroup subtree is
+# writable.
+nsbox-systemd.so: $(SYSTEMD_SO_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(SYSTEMD_LIBS)
+
+# A stand-in for org.freedesktop.systemd1 on a private bus, recording what
+# it is asked (tests/unit/test_systemd.c; this host has no systemd).
+build/tests/fake-systemd: tests/unit/fake_systemd.c runtime/sd_bus_decl.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(SYSTEMD_LIBS)
 
 # The default profile, compiled once here and built into nsbox.
 build/seccomp-gen: runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(wildcard runtime/*.h runtime/base/*.h)
@@ -101,9 +121,9 @@ build/san/embed.o: build/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(SAN_OBJS)
+build/tests/test_%: tests/unit/test_%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) -ldl $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) $(SYSTEMD_LIBS) -ldl $(shell pkg-config --libs cmocka)
 
 # The escape suite's probe: static, so it runs in any template.
 build/tests/probe: tests/security/probe.c
@@ -113,16 +133,16 @@ build/tests/probe: tests/security/probe.c
 deps:
 	@sh tests/deps.sh
 
-check: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so build/tests/probe $(UNIT_BINS)
+check: nsbox $(PLUGINS) build/tests/probe build/tests/fake-systemd $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
-unit: $(UNIT_BINS)
+unit: build/tests/fake-systemd $(UNIT_BINS)
 	@sh tests/check.sh --unit-only $(UNIT_BINS)
 
 bench: nsbox nsbox-images.so
 	@sh bench/bench.sh
 
-install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
+install: nsbox $(PLUGINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	ln -sf nsbox $(DESTDIR)$(BINDIR)/nsbox-oci
@@ -130,6 +150,7 @@ install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
 	install -m 0644 nsbox-images.so $(DESTDIR)$(LIBDIR)/nsbox-images.so
 	install -m 0644 nsbox-seccomp.so $(DESTDIR)$(LIBDIR)/nsbox-seccomp.so
 	install -m 0644 nsbox-git.so $(DESTDIR)$(LIBDIR)/nsbox-git.so
+	install -m 0644 nsbox-systemd.so $(DESTDIR)$(LIBDIR)/nsbox-systemd.so
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 
@@ -137,11 +158,11 @@ format:
 	clang-format -i $(SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so
+	rm -rf build nsbox $(PLUGINS)
 
 # Naming every object in a rule keeps make from treating them as
 # intermediate files (deleted after the build, or skipped when missing).
-objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS)
+objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS) $(SYSTEMD_SO_OBJS)
 
 .PHONY: all deps check unit bench install format clean objects
 

@@ -2,7 +2,10 @@
 #include "runtime/cgroup.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/base/plugin.h"
+#include "runtime/systemd_scope.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -248,6 +251,112 @@ write_limits (const char *dir, const struct rt_cgroup_limits *l)
   return 0;
 }
 
+/* Is there a bus where a systemd user manager could answer? */
+static bool
+user_bus (void)
+{
+  const char *a = getenv ("DBUS_SESSION_BUS_ADDRESS");
+  const char *rt = getenv ("XDG_RUNTIME_DIR");
+  char path[4096];
+
+  if (a && a[0])
+    return true;
+  if (rt == NULL || rt[0] != '/')
+    return false;
+  snprintf (path, sizeof path, "%s/bus", rt);
+  return access (path, F_OK) == 0;
+}
+
+static void
+append_why (char **why, const char *fmt, const char *arg)
+{
+  char *more = NULL, *joined = NULL;
+  if (asprintf (&more, fmt, arg) < 0)
+    return;
+  if (asprintf (&joined, "%s; %s", *why ? *why : "", more) >= 0)
+    {
+      free (*why);
+      *why = joined;
+    }
+  free (more);
+}
+
+int
+rt_cgroup_systemd_probe (char **version, char **why)
+{
+  cleanup_error nb_error_t e = NULL;
+  rt_systemd_probe_fn probe;
+  void *h;
+
+  *version = *why = NULL;
+  if (!user_bus ())
+    {
+      *why = strdup ("$DBUS_SESSION_BUS_ADDRESS is not set and there is no "
+                     "$XDG_RUNTIME_DIR/bus");
+      return -1;
+    }
+  h = nb_plugin_open (RT_SYSTEMD_PLUGIN, "NSBOX_SYSTEMD_LIB", &e);
+  probe = h ? (rt_systemd_probe_fn) dlsym (h, RT_SYSTEMD_PROBE_SYM) : NULL;
+  if (probe == NULL || probe (version, &e) < 0)
+    {
+      *why = strdup (e && e->msg ? e->msg : RT_SYSTEMD_PLUGIN " has no entry "
+                                                             "point");
+      return -1;
+    }
+  return 0;
+}
+
+/* Way 2: a transient scope with Delegate=yes from the systemd user
+ * manager, asked for with nsbox-systemd.so (libsystemd is loaded only
+ * here).  Once this process is in it, it moves to a leaf of it ("nsbox"),
+ * since a cgroup with processes may have no controlled children, and the
+ * scope is the parent of the sandbox's cgroup. */
+static char *
+systemd_parent (const char *name, char **why)
+{
+  cleanup_error nb_error_t e = NULL;
+  cleanup_free char *unit = NULL, *own = NULL, *leaf = NULL, *w = NULL;
+  rt_systemd_scope_fn scope;
+  void *h;
+
+  if (!user_bus ())
+    {
+      append_why (why, "%s", "no systemd user manager to ask for one "
+                             "($DBUS_SESSION_BUS_ADDRESS is not set and "
+                             "there is no $XDG_RUNTIME_DIR/bus)");
+      return NULL;
+    }
+  h = nb_plugin_open (RT_SYSTEMD_PLUGIN, "NSBOX_SYSTEMD_LIB", &e);
+  scope = h ? (rt_systemd_scope_fn) dlsym (h, RT_SYSTEMD_SCOPE_SYM) : NULL;
+  if (asprintf (&unit, "%s-%d.scope", name, (int) getpid ()) < 0)
+    return NULL;
+  if (scope == NULL || scope (unit, &e) < 0)
+    {
+      append_why (why, "nor a delegated scope from the systemd user "
+                       "manager: %s",
+                  e && e->msg ? e->msg : RT_SYSTEMD_PLUGIN " has no entry "
+                                                         "point");
+      return NULL;
+    }
+  own = own_cgroup (&w);
+  if (own == NULL || strstr (own, unit) == NULL
+      || strcmp (own + strlen (own) - strlen (unit), unit) != 0)
+    {
+      append_why (why, "systemd started the scope, but this process is not "
+                       "in it (it is in %s)",
+                  own ? own : w ? w : "no cgroup");
+      return NULL;
+    }
+  leaf = nb_path_join (own, "nsbox");
+  if (leaf == NULL || (mkdir (leaf, 0755) < 0 && errno != EEXIST)
+      || write_at (leaf, "cgroup.procs", "0") < 0)
+    {
+      append_why (why, "move into a leaf of the scope: %s", strerror (errno));
+      return NULL;
+    }
+  return steal_pointer (&own);
+}
+
 int
 rt_cgroup_create (const char *name, const struct rt_cgroup_limits *l,
                   struct rt_cgroup *cg, nb_error_t *err)
@@ -256,6 +365,8 @@ rt_cgroup_create (const char *name, const struct rt_cgroup_limits *l,
 
   cg->path = NULL;
   cg->fd = -1;
+  if (parent == NULL)
+    parent = systemd_parent (name, &why);
   if (parent == NULL)
     return not_delegated (err, why);
   if (enable_for (parent, l, err) < 0)

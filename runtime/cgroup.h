@@ -34,8 +34,11 @@ struct rt_cgroup
 
 /* Make a cgroup called NAME for LIMITS where this process may: under the
  * parent of its own cgroup (its own holds processes, which cgroup v2 lets
- * have no controlled children), the controllers LIMITS need enabled there.
- * When it cannot, ERR says why and how delegation is given. */
+ * have no controlled children), the controllers LIMITS need enabled there;
+ * where that parent is not writable, in a transient scope with
+ * Delegate=yes that the systemd user manager makes for this process
+ * (nsbox-systemd.so).  When neither can be had, ERR says why and how
+ * delegation is given. */
 int rt_cgroup_create (const char *name, const struct rt_cgroup_limits *limits,
                       struct rt_cgroup *cg, nb_error_t *err);
 /* Was a process of CG killed for memory (memory.events)? */
@@ -62,5 +65,9 @@ int rt_cgroup_stats (const char *path, struct rt_cgroup_stats *s,
 /* What this host offers, for doctor: the delegated cgroup's parent and its
  * controllers, or NULL with *WHY. */
 char *rt_cgroup_where (char **controllers, char **why);
+/* Does a systemd user manager answer, to be asked for a delegated scope
+ * where no subtree is writable (loads nsbox-systemd.so)?  0 and *VERSION,
+ * or -1 and *WHY. */
+int rt_cgroup_systemd_probe (char **version, char **why);
 
 #endif

@@ -87,9 +87,9 @@ sandbox_id() {
   [[ $stderr == *"--memory/--cpus/--pids-limit: asked"* ]] || { _show_run; false; }
 }
 
-@test "doctor says which cgroup is delegated and with which controllers" {
+@test "doctor says which cgroup is delegated, with which controllers, and that it is way (1)" {
   run --separate-stderr as_user "$NSBOX" doctor
-  [[ $output == *"ok    cgroup: cgroup v2, $CG delegated (controllers: "*memory*pids*")"* ]] || { _show_run; false; }
+  [[ $output == *"ok    cgroup: cgroup v2, $CG delegated (controllers: "*memory*pids*"): this host offers (1) a cgroup subtree this user may write"* ]] || { _show_run; false; }
 }
 
 @test "nsbox oci applies linux.resources in the container's own cgroup, and delete removes it" {

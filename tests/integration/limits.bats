@@ -133,3 +133,51 @@ PY
   assert_status 125
   [[ $output != *ran* && $stderr == *"--memory-swap (memory and swap together) is less than --memory"* ]] || { _show_run; false; }
 }
+
+# A private session bus with the stand-in systemd user manager
+# (build/tests/fake-systemd, which records what it is asked), both as the
+# test user; $BUS is its address.
+fake_systemd() {
+  local fake
+  fake=$(dirname "$NSBOX")/fake-systemd
+  [[ -x $fake ]] || skip "build/tests/fake-systemd is not built (make all builds it)"
+  command -v dbus-daemon >/dev/null || skip "dbus-daemon is not installed (tests/deps.sh installs it)"
+  as_user_bg "$TEST_DIR/bus.out" dbus-daemon --session --nofork --print-address=1
+  wait_for_output "$TEST_DIR/bus.out" unix: 10
+  BUS=$(head -n 1 "$TEST_DIR/bus.out")
+  RECORD=$TEST_HOME/systemd.record
+  as_user_bg "$TEST_DIR/fake.out" "$fake" "$BUS" "$RECORD" "$@"
+  wait_for_output "$TEST_DIR/fake.out" ready 10
+}
+
+@test "with no writable subtree, limits make nsbox ask the systemd user manager for a scope with Delegate=yes holding itself" {
+  fake_systemd
+  run --separate-stderr as_user env DBUS_SESSION_BUS_ADDRESS="$BUS" "$NSBOX" run -w "$WS" --memory 64m shell -- -c 'echo ran'
+  # The stand-in starts no scope: nsbox finds itself outside it and says so.
+  assert_status 125
+  [[ $output != *ran* && $stderr == *"systemd started the scope, but this process is not in it"* ]] || { _show_run; false; }
+  local id
+  id=$(as_user "$NSBOX" inspect proj-shell | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+  grep -q "^StartTransientUnit name=nsbox-$id-[0-9]*\.scope mode=fail$" "$RECORD" || { cat "$RECORD" >&2; false; }
+  grep -q "^property Delegate=b:true$" "$RECORD" || { cat "$RECORD" >&2; false; }
+  grep -q "^property PIDs=au:[0-9]* $" "$RECORD" || { cat "$RECORD" >&2; false; }
+  # Without limits the manager is not asked.
+  run --separate-stderr as_user env DBUS_SESSION_BUS_ADDRESS="$BUS" "$NSBOX" run -w "$WS" shell -- -c 'echo ran'
+  assert_status 0
+  assert_equal "$(grep -c StartTransientUnit "$RECORD")" 1
+}
+
+@test "a scope whose job fails is refused with 125 naming the scope and the job's result" {
+  fake_systemd failed
+  run --separate-stderr as_user env DBUS_SESSION_BUS_ADDRESS="$BUS" "$NSBOX" run -w "$WS" --pids-limit 20 shell -- -c 'echo ran'
+  assert_status 125
+  [[ $stderr == *"nor a delegated scope from the systemd user manager: systemd did not start the scope nsbox-"*".scope: its job ended \"failed\""* ]] || { _show_run; false; }
+}
+
+@test "doctor says whether a systemd user manager answers" {
+  run --separate-stderr as_user "$NSBOX" doctor
+  [[ $output == *"cgroup: "*"no systemd user manager answers"* || $output == *"cgroup: "*"(1) a cgroup subtree"* ]] || { _show_run; false; }
+  fake_systemd
+  run --separate-stderr as_user env DBUS_SESSION_BUS_ADDRESS="$BUS" "$NSBOX" doctor
+  [[ $output == *"cgroup: "*"systemd user manager 252-fake"* || $output == *"cgroup: "*"(1) a cgroup subtree"* ]] || { _show_run; false; }
+}
