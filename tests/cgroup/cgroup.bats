@@ -208,3 +208,18 @@ PY
   done
   [[ ! -e $CG/nsbox-$id ]] || { echo "the cgroup of the killed nsbox stayed" >&2; false; }
 }
+
+@test "a detached sandbox whose agent ends on its own leaves no cgroup once ls has looked" {
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" --pids-limit 40 shell -- -c 'exit 0'
+  assert_status 0
+  local id i
+  id=$(sandbox_id)
+  for i in $(seq 50); do
+    as_user "$NSBOX" ls >/dev/null
+    [[ -e $CG/nsbox-$id ]] || break
+    sleep 0.1
+  done
+  [[ ! -e $CG/nsbox-$id ]] || { echo "the cgroup of the ended sandbox stayed" >&2; false; }
+  run --separate-stderr as_user "$NSBOX" ls
+  [[ ${lines[1]} == "proj-shell "*" stopped "* ]] || { _show_run; false; }
+}
