@@ -38,7 +38,8 @@ OCI_SRCS := $(wildcard oci/*.c) $(OCI_CLI_SRCS)
 SECCOMP_SRCS := runtime/seccomp_compile.c
 GIT_SRCS := cli/git_identity.c
 # The policy rules are checked by nsbox policy too (pure logic, no c-ares).
-SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c)) proxy/policy.c
+SYSTEMD_SRCS := runtime/systemd_scope.c
+SRCS := $(filter-out $(OCI_CLI_SRCS) $(SECCOMP_SRCS) $(GIT_SRCS) $(SYSTEMD_SRCS) runtime/seccomp_gen.c,$(wildcard runtime/base/*.c runtime/*.c cli/*.c)) proxy/policy.c
 LIB_SRCS := $(filter-out cli/main.c,$(SRCS))
 OBJS := $(SRCS:%.c=build/%.o) build/embed.o build/seccomp_default.o
 # What image code shares with the rest of nsbox is compiled in again (PIC).
@@ -48,8 +49,12 @@ SECCOMP_SO_OBJS := $(SECCOMP_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.
 GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
 PROXY_SO_OBJS := $(PROXY_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
+SYSTEMD_SO_OBJS := $(SYSTEMD_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
+# sd-bus: libsystemd-dev's pkg-config where installed, else the runtime
+# library itself (runtime/sd_bus_decl.h then declares what is used).
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -l:libsystemd.so.0) $(shell pkg-config --libs jansson)
 SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
-	$(SECCOMP_SRCS:%.c=build/san/%.o) \
+	$(SECCOMP_SRCS:%.c=build/san/%.o) $(SYSTEMD_SRCS:%.c=build/san/%.o) \
 	$(patsubst %.c,build/san/%.o,$(filter-out $(LIB_SRCS),$(PROXY_SRCS))) \
 	build/san/embed.o build/san/seccomp_default.o
 PROFILES := $(wildcard profiles/agents/*.json profiles/seccomp/*.json)
@@ -57,7 +62,9 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 MANS := $(wildcard man/*.1 man/*.5 man/*.7)
 
-all: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
+PLUGINS := nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so nsbox-systemd.so
+
+all: nsbox $(PLUGINS) build/tests/fake-systemd
 
 nsbox: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -ldl
@@ -81,6 +88,18 @@ nsbox-proxy.so: $(PROXY_SO_OBJS)
 build/bench/proxy-run: tests/proxy/proxy-run.c $(PROXY_SO_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(PROXY_LIBS) -lpthread -ldl
+
+# libsystemd's sd-bus, to ask the systemd user manager for a delegated
+# scope: loaded only when limits are asked and no cgroup subtree is
+# writable.
+nsbox-systemd.so: $(SYSTEMD_SO_OBJS)
+	$(CC) $(CFLAGS) -shared -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(SYSTEMD_LIBS)
+
+# A stand-in for org.freedesktop.systemd1 on a private bus, recording what
+# it is asked (tests/unit/test_systemd.c; this host has no systemd).
+build/tests/fake-systemd: tests/unit/fake_systemd.c runtime/sd_bus_decl.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(SYSTEMD_LIBS)
 
 # The default profile, compiled once here and built into nsbox.
 build/seccomp-gen: runtime/seccomp_gen.c $(SECCOMP_SRCS) $(wildcard runtime/base/*.c) $(wildcard runtime/*.h runtime/base/*.h)
@@ -121,9 +140,9 @@ build/san/embed.o: build/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN) -c -o $@ $<
 
-build/tests/%: tests/unit/%.c $(SAN_OBJS)
+build/tests/test_%: tests/unit/test_%.c $(SAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) $(PROXY_LIBS) -ldl $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(OCI_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJS) $(PKG_LIBS) $(OCI_LIBS) $(SECCOMP_LIBS) $(PROXY_LIBS) $(SYSTEMD_LIBS) -ldl $(shell pkg-config --libs cmocka)
 
 # The proxy alone on loopback ports, for tests/integration/proxy.bats and
 # the bench (which runs it through nsbox-proxy.so with --plugin).
@@ -139,16 +158,16 @@ build/tests/probe: tests/security/probe.c
 deps:
 	@sh tests/deps.sh
 
-check: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so build/tests/probe build/tests/proxy-run $(UNIT_BINS)
+check: nsbox $(PLUGINS) build/tests/probe build/tests/proxy-run build/tests/fake-systemd $(UNIT_BINS)
 	@sh tests/check.sh $(UNIT_BINS)
 
-unit: $(UNIT_BINS)
+unit: build/tests/fake-systemd $(UNIT_BINS)
 	@sh tests/check.sh --unit-only $(UNIT_BINS)
 
 bench: nsbox nsbox-images.so nsbox-proxy.so build/bench/proxy-run
 	@sh bench/bench.sh
 
-install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
+install: nsbox $(PLUGINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 nsbox $(DESTDIR)$(BINDIR)/nsbox
 	ln -sf nsbox $(DESTDIR)$(BINDIR)/nsbox-oci
@@ -157,6 +176,7 @@ install: nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
 	install -m 0644 nsbox-seccomp.so $(DESTDIR)$(LIBDIR)/nsbox-seccomp.so
 	install -m 0644 nsbox-git.so $(DESTDIR)$(LIBDIR)/nsbox-git.so
 	install -m 0644 nsbox-proxy.so $(DESTDIR)$(LIBDIR)/nsbox-proxy.so
+	install -m 0644 nsbox-systemd.so $(DESTDIR)$(LIBDIR)/nsbox-systemd.so
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in $(filter %.7,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/; done
@@ -165,11 +185,11 @@ format:
 	clang-format -i $(SRCS) $(PROXY_SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
 
 clean:
-	rm -rf build nsbox nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so
+	rm -rf build nsbox $(PLUGINS)
 
 # Naming every object in a rule keeps make from treating them as
 # intermediate files (deleted after the build, or skipped when missing).
-objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS) $(PROXY_SO_OBJS)
+objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS) $(PROXY_SO_OBJS) $(SYSTEMD_SO_OBJS)
 
 .PHONY: all deps check unit bench install format clean objects
 
@@ -210,7 +230,7 @@ fuzz: fuzz-build
 
 # The parsers of what users and images supply (seccomp and agent profiles,
 # config.json, references): pure functions, so the harness runs as anyone.
-FUZZ_PARSER_SRCS := runtime/spec.c runtime/hooks.c runtime/seccomp_compile.c cli/profile.c \
+FUZZ_PARSER_SRCS := runtime/spec.c runtime/hooks.c runtime/seccomp_compile.c cli/profile.c cli/limits.c \
 	cli/net_mode.c oci/ref.c oci/digest.c proxy/policy.c proxy/http.c proxy/socks.c \
 	$(wildcard runtime/base/*.c)
 build/fuzz/obj/embed.o: build/embed.c

@@ -742,6 +742,28 @@ delegation_hint (struct doc_result *r)
                pw ? pw->pw_name : "USER");
 }
 
+/* Way (2) on a host that cannot use it: said, so that a user with a
+ * systemd session knows it was looked at. */
+static char *
+systemd_said (bool hybrid)
+{
+  cleanup_free char *version = NULL, *why = NULL;
+  char *out = NULL;
+
+  if (rt_cgroup_systemd_probe (&version, &why) == 0)
+    {
+      if (asprintf (&out, "a systemd user manager %s answers, but its "
+                          "scopes %s",
+                    version, hybrid ? "on a hybrid host have no controllers"
+                                    : "need cgroup v2")
+          < 0)
+        out = NULL;
+    }
+  else if (asprintf (&out, "no systemd user manager answers: %s", why) < 0)
+    out = NULL;
+  return out;
+}
+
 static void
 check_cgroup (struct doc_result *r)
 {
@@ -768,9 +790,11 @@ check_cgroup (struct doc_result *r)
                     && statfs ("/sys/fs/cgroup/unified", &u) == 0
                     && u.f_type == CGROUP2_SUPER_MAGIC;
 
+      cleanup_free char *sd = systemd_said (hybrid);
       result_set (r, DOC_WARN,
-                  "%s host: limits (--memory/--cpus/--pids) unavailable",
-                  hybrid ? "hybrid v1/v2" : "cgroup v1");
+                  "%s host: limits (--memory/--cpus/--pids) unavailable: this "
+                  "host offers (3) none (%s)",
+                  hybrid ? "hybrid v1/v2" : "cgroup v1", sd ? sd : "?");
       result_hint (r, "boot with systemd.unified_cgroup_hierarchy=1 for a "
                       "pure cgroup v2 hierarchy");
       return;
@@ -784,10 +808,22 @@ check_cgroup (struct doc_result *r)
     cg = rt_cgroup_where (&controllers, &why);
     if (cg == NULL)
       {
+        cleanup_free char *version = NULL, *sd_why = NULL;
+        if (rt_cgroup_systemd_probe (&version, &sd_why) == 0)
+          {
+            result_set (r, DOC_OK,
+                        "cgroup v2, no writable subtree (%s): this host "
+                        "offers (2) a delegated scope from the systemd user "
+                        "manager %s, which answers on the user bus",
+                        why ? why : "none delegated", version);
+            return;
+          }
         result_set (r, DOC_WARN,
-                    "cgroup v2, but %s: limits (--memory/--cpus/--pids) "
-                    "unavailable",
-                    why ? why : "no delegated cgroup");
+                    "cgroup v2, but %s, and no systemd user manager answers "
+                    "(%s): this host offers (3) none; limits "
+                    "(--memory/--cpus/--pids) unavailable",
+                    why ? why : "no delegated cgroup",
+                    sd_why ? sd_why : "?");
         delegation_hint (r);
         return;
       }
@@ -822,8 +858,10 @@ check_cgroup (struct doc_result *r)
                       "memory pids");
       return;
     }
-  result_set (r, DOC_OK, "cgroup v2, %s delegated (controllers: %s)", cg,
-              controllers);
+  result_set (r, DOC_OK,
+              "cgroup v2, %s delegated (controllers: %s): this host offers "
+              "(1) a cgroup subtree this user may write",
+              cg, controllers);
 }
 
 /* --- 5. pasta --- */

@@ -4,8 +4,12 @@
 #include "cli/sandbox.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/error.h"
+#include "runtime/base/fs.h"
+#include "runtime/runtime.h"
 
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/file.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,19 +52,47 @@ add_network (json_t *e, json_t *net)
                                          ?: "none"));
 }
 
+/* A sandbox left by a killed nsbox (its init gone, the run lock free):
+ * its empty cgroup and its stale state go. */
+static void
+reap (const char *dir, const char *id)
+{
+  cleanup_error nb_error_t e = NULL;
+  cleanup_free char *path = nb_path_join (dir, ".lock"), *run = NULL,
+                    *run_dir = NULL;
+  cleanup_close int fd = path ? open (path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+                              : -1;
+
+  /* Exclusive: no run holds the sandbox, nor can one start meanwhile
+   * (each takes the lock shared before it makes the cgroup). */
+  if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
+    return;
+  if (nb_runtime_dir (&run, &e) == 0
+      && (run_dir = nb_path_join (run, id)) != NULL)
+    rt_container_reap (run_dir);
+  flock (fd, LOCK_UN);
+}
+
 static int
 collect (const char *dir, json_t *rec, void *arg)
 {
   struct ls *l = arg;
   json_t *image = json_object_get (rec, "image");
-  json_t *e = json_pack (
+  const char *id = json_string_value (json_object_get (rec, "id"));
+  bool running = sb_sandbox_running (dir);
+  json_t *e;
+
+  /* What a killed nsbox left (DESIGN.md: no stale state after a crash). */
+  if (!running && id)
+    reap (dir, id);
+  e = json_pack (
       "{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s}", "id",
       json_object_get (rec, "id"), "name", json_object_get (rec, "name"),
       "workspace", json_object_get (rec, "workspace"), "agent",
       json_object_get (rec, "agent"), "template",
       json_object_get (rec, "template"), "created",
       json_object_get (rec, "created"), "status",
-      sb_sandbox_running (dir) ? "running" : "stopped");
+      running ? "running" : "stopped");
 
   if (e && image)
     json_object_set (e, "image_digest", json_object_get (image, "digest"));

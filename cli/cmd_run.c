@@ -1,6 +1,7 @@
 /* nsbox run [OPTIONS] [AGENT] [-- ARGS...] */
 #define _GNU_SOURCE
 #include "cli/commands.h"
+#include "cli/limits.h"
 #include "cli/run_opts.h"
 #include "cli/network.h"
 #include "cli/run_net.h"
@@ -267,6 +268,15 @@ run (int argc, char **argv, int *status, nb_error_t *err)
     return nb_error_make (err, ENOMEM, "run");
   if (sb_profile_load (o.agent ? o.agent : "shell", &prof, err) < 0)
     return -1;
+  /* The profile's limits, field by field where no flag asked. */
+  sb_limits_fill (&o.limits, &prof->limits);
+  if (o.memory_shown == NULL)
+    o.memory_shown = prof->memory_shown;
+  if (sb_limits_finish (&o.limits, err) < 0)
+    {
+      nb_error_wrap (err, "run");
+      goto out;
+    }
   tmpl = o.template_name ? o.template_name : prof->template_name;
   if (resolve_workspace (o.workspace, home, &workspace, &ws_fd, err) < 0)
     goto out;
@@ -298,13 +308,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       goto out;
     }
   if (rt_cgroup_any (&o.limits))
-    json_object_set_new (
-        options, "limits",
-        json_pack ("{s:I, s:I, s:I, s:I}", "memory",
-                   (json_int_t) o.limits.memory, "memory_swap",
-                   (json_int_t) o.limits.memory_swap, "pids",
-                   (json_int_t) o.limits.pids, "cpu_quota",
-                   (json_int_t) o.limits.cpu_quota));
+    json_object_set_new (options, "limits", sb_limits_json (&o.limits));
   if (sb_run_plan_network (&o, prof, sb, &net, options, err) < 0)
     goto out;
   if (sb_join_running (sb->run_dir))

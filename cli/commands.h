@@ -17,6 +17,8 @@ int cmd_prune (int argc, char **argv);
 int cmd_oci (int argc, char **argv);
 int cmd_policy (int argc, char **argv);
 int cmd_network (int argc, char **argv);
+int cmd_stats (int argc, char **argv);
+int cmd_update (int argc, char **argv);
 /* pull, load, images, rmi, image: run from nsbox-images.so. */
 int cmd_image (int argc, char **argv);
 

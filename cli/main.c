@@ -19,6 +19,8 @@ static const struct command commands[] = {
   { "stop", cmd_stop, "stop running sandboxes" },
   { "ls", cmd_ls, "list the sandboxes" },
   { "inspect", cmd_inspect, "what a sandbox is, as JSON" },
+  { "stats", cmd_stats, "memory, CPU time and processes of running sandboxes" },
+  { "update", cmd_update, "change the limits of a running sandbox" },
   { "agents", cmd_agents, "list the agent profiles" },
   { "rm", cmd_rm, "remove sandboxes and everything they keep" },
   { "prune", cmd_prune, "remove the sandboxes whose workspace is gone" },

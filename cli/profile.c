@@ -3,6 +3,7 @@
 #include "cli/network.h"
 #include "proxy/policy.h"
 #include "cli/embed.h"
+#include "cli/limits.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 
@@ -53,7 +54,8 @@ sb_profile_free (struct sb_profile *p)
 
 static const char *const known_keys[]
     = { "name", "description", "command", "template", "env", "state",
-        "pass_env", "allow_nested", "network", NULL };
+        "pass_env", "allow_nested", "network", "memory", "memory_swap",
+        "cpus", "pids_limit", NULL };
 
 /* "~/..." without "." or ".." components: a path under the agent's home. */
 static bool
@@ -183,6 +185,7 @@ sb_profile_parse (const char *text, const char *origin,
     }
   p->json = json;
   p->origin = strdup (origin);
+  p->limits = (struct rt_cgroup_limits) SB_LIMITS_UNSET;
   if (!json_is_object (json))
     return nb_error_make (err, 0, "profile %s: not a JSON object", origin);
   json_object_foreach (json, key, v)
@@ -247,6 +250,10 @@ sb_profile_parse (const char *text, const char *origin,
                             "(\"~/.claude\"), without . or .. components",
                             origin, i);
   }
+  if (sb_limits_from_profile (json, origin, &p->limits, &p->memory_shown,
+                              err)
+      < 0)
+    return -1;
   p->pass_env = json_object_get (json, "pass_env");
   if (p->pass_env && !json_is_array (p->pass_env))
     return nb_error_make (err, 0, "profile %s: \"pass_env\" must be an "

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include "runtime/base/error.h"
+#include "runtime/cgroup.h"
 
 struct sb_profile
 {
@@ -20,6 +21,10 @@ struct sb_profile
   bool allow_nested;    /* "allow_nested": sandboxes inside (--allow-nested) */
   const char *network;  /* "network" (.mode): its default mode, or NULL */
   json_t *net_allow, *net_deny; /* "network": its egress rules, or NULL */
+  /* "memory", "memory_swap", "cpus", "pids_limit": the limits a run
+     asks for unless its flags say otherwise (fields not set: -1). */
+  struct rt_cgroup_limits limits;
+  const char *memory_shown; /* "memory" as written, for the OOM report */
   char *origin;         /* where it was read from */
 };
 

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cli/run_opts.h"
+#include "cli/limits.h"
 #include "cli/caps.h"
 #include "cli/network.h"
 #include "proxy/policy.h"
@@ -297,33 +298,6 @@ add_bind_arg (struct run_opts *o, const char *arg, nb_error_t *err)
   return 0;
 }
 
-/* "512m", "2g", "100k", "1048576" -> bytes (docker's units, powers of
- * 1024). */
-static int
-parse_size (const char *s, int64_t *out)
-{
-  char *end;
-  double v = strtod (s, &end);
-  double mul = 1;
-
-  if (end == s || v < 0)
-    return -1;
-  switch (*end)
-    {
-    case 'b': case 'B': case '\0': break;
-    case 'k': case 'K': mul = 1024.0; break;
-    case 'm': case 'M': mul = 1024.0 * 1024; break;
-    case 'g': case 'G': mul = 1024.0 * 1024 * 1024; break;
-    default: return -1;
-    }
-  if (*end && end[1] && !((end[1] == 'b' || end[1] == 'B') && !end[2]))
-    return -1;
-  if (v * mul < 4096 || v * mul > 9.0e18)
-    return -1;
-  *out = (int64_t) (v * mul);
-  return 0;
-}
-
 /* --mount-docker-socket: the socket DOCKER_HOST names, else Docker's, else
  * rootless Docker's or Podman's, bound at /run/docker.sock with
  * DOCKER_HOST pointing there. */
@@ -439,40 +413,17 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
         break;
       case 'm':
       case 'S':
-        {
-          int64_t *v = c == 'm' ? &o->limits.memory : &o->limits.memory_swap;
-          if (parse_size (optarg, v) < 0)
-            {
-              nb_error_make (err, 0, "run: %s %s: expects a size", 
-                             c == 'm' ? "--memory" : "--memory-swap", optarg);
-              return nb_error_hint (err, "bytes, or with k, m or g: 512m, "
-                                         "2g");
-            }
-          if (c == 'm')
-            o->memory_shown = optarg;
-          break;
-        }
       case 'C':
-        {
-          char *end;
-          double cpus = strtod (optarg, &end);
-          if (*end || end == optarg || !(cpus >= 0.01 && cpus <= 1024))
-            return nb_error_make (err, 0, "run: --cpus %s: expects a number "
-                                          "of CPUs (0.01 to 1024)",
-                                  optarg);
-          o->limits.cpu_period = 100000;
-          o->limits.cpu_quota = (int64_t) (cpus * 100000 + 0.5);
-          break;
-        }
       case 'P':
         {
-          char *end;
-          long long n = strtoll (optarg, &end, 10);
-          if (*end || end == optarg || n < 1)
-            return nb_error_make (err, 0, "run: --pids-limit %s: expects a "
-                                          "number of processes",
-                                  optarg);
-          o->limits.pids = n;
+          const char *flag = c == 'm'   ? "--memory"
+                             : c == 'S' ? "--memory-swap"
+                             : c == 'C' ? "--cpus"
+                                        : "--pids-limit";
+          if (sb_limits_flag (flag, optarg, &o->limits, err) < 0)
+            return nb_error_wrap (err, "run");
+          if (c == 'm')
+            o->memory_shown = optarg;
           break;
         }
       case 'A':

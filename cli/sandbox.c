@@ -296,6 +296,20 @@ sb_sandbox_running (const char *dir)
 }
 
 int
+sb_found_save (const struct sb_found *f, nb_error_t *err)
+{
+  cleanup_free char *path = nb_path_join (f->dir, "sandbox.json");
+  cleanup_free char *text = NULL;
+
+  if (f->record == NULL)
+    return nb_error_make (err, 0, "sandbox %s: no record", f->name);
+  text = json_dumps (f->record, JSON_INDENT (2) | JSON_SORT_KEYS);
+  if (text == NULL || path == NULL)
+    return nb_error_make (err, ENOMEM, "sandbox %s", f->name);
+  return nb_write_file_atomic (path, text, strlen (text), 0600, 1, err);
+}
+
+int
 sb_sandbox_each (int (*fn) (const char *dir, json_t *record, void *arg),
                  void *arg, nb_error_t *err)
 {

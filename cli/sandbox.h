@@ -65,5 +65,7 @@ struct sb_found
 /* ERR says "no such sandbox" when there is none (the caller names it). */
 int sb_sandbox_find (const char *what, struct sb_found *f, nb_error_t *err);
 void sb_found_clear (struct sb_found *f);
+/* Write F's record back to its sandbox.json, atomically. */
+int sb_found_save (const struct sb_found *f, nb_error_t *err);
 
 #endif

@@ -476,6 +476,23 @@ remove_cgroup_of (const struct rt_state *st)
   rt_cgroup_remove (&cg);
 }
 
+void
+rt_container_reap (const char *state_dir)
+{
+  cleanup_error nb_error_t e = NULL;
+  struct rt_state st;
+
+  if (rt_state_read (state_dir, &st, &e) < 0)
+    return;
+  if (st.status == RT_STATUS_STOPPED)
+    {
+      /* Only an empty cgroup goes: no waiting, the caller is a listing. */
+      if (st.cgroup == NULL || rmdir (st.cgroup) == 0 || errno == ENOENT)
+        rt_state_remove_own (state_dir, st.pid);
+    }
+  rt_state_clear (&st);
+}
+
 int
 rt_container_stop (const char *state_dir, int timeout, nb_error_t *err)
 {

@@ -77,6 +77,25 @@ int rt_container_stop (const char *state_dir, int timeout, nb_error_t *err);
 /* Remove a stopped container's state; FORCE kills a live one first. */
 int rt_container_delete (const char *state_dir, bool force, nb_error_t *err);
 
+/* A detached container whose init is gone: its cgroup (when the kernel
+ * has emptied it) and its state removed, as stop would have.  Nothing
+ * when it still runs or has no state. */
+void rt_container_reap (const char *state_dir);
+
+struct rt_stats
+{
+  pid_t pid;           /* its init */
+  char *cgroup;        /* its own cgroup, or NULL: usage from /proc */
+  struct rt_cgroup_stats usage; /* without a cgroup: the processes of its
+                                   pid namespace, memory as their RSS and
+                                   no limits (-1) */
+};
+/* What the running container of STATE_DIR uses; ERR when it does not
+ * run. */
+int rt_container_stats (const char *state_dir, struct rt_stats *s,
+                        nb_error_t *err);
+void rt_stats_clear (struct rt_stats *s);
+
 struct rt_exec_opts
 {
   bool detach;          /* return once the process runs */

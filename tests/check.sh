@@ -301,7 +301,7 @@ run_integration() {
   # along too.
   BIN_DIR=$(mktemp -d /tmp/nsbox-bin.XXXXXX) && chmod 755 "$BIN_DIR" &&
     cp "$REPO/nsbox" "$BIN_DIR/nsbox" && chmod 755 "$BIN_DIR/nsbox" &&
-    copy_beside "$BIN_DIR" nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so build/tests/probe build/tests/proxy-run ||
+    copy_beside "$BIN_DIR" nsbox-images.so nsbox-seccomp.so nsbox-git.so nsbox-proxy.so nsbox-systemd.so build/tests/probe build/tests/proxy-run build/tests/fake-systemd ||
     { say "cannot copy nsbox to a temp dir; counting the integration suite as 1 failure"; failed=$((failed + 1)); return; }
   NSBOX=$BIN_DIR/nsbox
 

@@ -30,12 +30,18 @@ chown "$uid:$gid" "$cg/user" "$cg/user/cgroup.procs" "$cg/user/cgroup.subtree_co
   "$cg/user/init/cgroup.threads"
 echo $$ >"$cg/user/init/cgroup.procs"
 mkdir -m 700 "$t/run" && chown "$uid:$gid" "$t/run"
-# shellcheck disable=SC2086 # BATS_ARGS: words
+# The suite, or (bench/bench.sh) a script run the same way.
+if [ -n "${SCRIPT-}" ]; then
+  set -- sh "$SCRIPT"
+else
+  # shellcheck disable=SC2086 # BATS_ARGS: words
+  set -- bats --tap $BATS_ARGS "$SUITE"
+fi
 setpriv --reuid="$uid" --regid="$gid" --init-groups -- env -i PATH="$PATH" \
   HOME="$t" TMPDIR="$t" NSBOX_TEST_TMPDIR="$t" NSBOX_TEST_RUNTIME_DIR="$t/run" \
-  LANG=C NSBOX="$NSBOX" TEST_USER="$TEST_USER" \
+  XDG_RUNTIME_DIR="$t/run" LANG=C NSBOX="$NSBOX" TEST_USER="$TEST_USER" \
   TEST_USER_HAS_SUBIDS="$TEST_USER_HAS_SUBIDS" TEST_CGROUP_ROOT="$cg/user" \
-  BATS_TEST_TIMEOUT=120 bats --tap $BATS_ARGS "$SUITE" >"$out/tap" 2>&1 </dev/null
+  BATS_TEST_TIMEOUT=120 "$@" >"$out/tap" 2>&1 </dev/null
 echo $? >"$out/status"
 sync
 halt -f

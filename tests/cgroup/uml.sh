@@ -6,6 +6,7 @@
 # runs the suite as that user; the TAP comes back through a shared dir.
 #
 #   sh tests/cgroup/uml.sh NSBOX TEST_USER HAS_SUBIDS [BATS ARGS...]
+#   NSBOX_UML_SCRIPT=FILE sh tests/cgroup/uml.sh NSBOX TEST_USER HAS_SUBIDS
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 nsbox=$1 user=$2 subids=$3
@@ -27,6 +28,8 @@ done
 {
   printf 'NSBOX=%s\nTEST_USER=%s\nTEST_USER_HAS_SUBIDS=%s\n' "$dir/bin/nsbox" "$user" "$subids"
   printf 'SUITE=%s\n' "$here/cgroup.bats"
+  # NSBOX_UML_SCRIPT: a script to run instead of the suite (bench/bench.sh).
+  printf 'SCRIPT=%s\n' "${NSBOX_UML_SCRIPT-}"
   printf 'BATS_ARGS="%s"\n' "$*"
 } >"$dir/config"
 # The kernel passes NAME=VALUE words of its command line to init as its
