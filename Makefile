@@ -50,9 +50,7 @@ GIT_SO_OBJS := $(GIT_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wild
 GIT_LIBS := $(shell pkg-config --libs libgit2 jansson)
 PROXY_SO_OBJS := $(PROXY_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
 SYSTEMD_SO_OBJS := $(SYSTEMD_SRCS:%.c=build/pic/%.o) $(patsubst %.c,build/pic/%.o,$(wildcard runtime/base/*.c))
-# sd-bus: libsystemd-dev's pkg-config where installed, else the runtime
-# library itself (runtime/sd_bus_decl.h then declares what is used).
-SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd 2>/dev/null || echo -l:libsystemd.so.0) $(shell pkg-config --libs jansson)
+SYSTEMD_LIBS := $(shell pkg-config --libs libsystemd jansson)
 SAN_OBJS := $(LIB_SRCS:%.c=build/san/%.o) $(OCI_SRCS:%.c=build/san/%.o) \
 	$(SECCOMP_SRCS:%.c=build/san/%.o) $(SYSTEMD_SRCS:%.c=build/san/%.o) \
 	$(patsubst %.c,build/san/%.o,$(filter-out $(LIB_SRCS),$(PROXY_SRCS))) \
@@ -97,7 +95,7 @@ nsbox-systemd.so: $(SYSTEMD_SO_OBJS)
 
 # A stand-in for org.freedesktop.systemd1 on a private bus, recording what
 # it is asked (tests/unit/test_systemd.c; this host has no systemd).
-build/tests/fake-systemd: tests/unit/fake_systemd.c runtime/sd_bus_decl.h
+build/tests/fake-systemd: tests/unit/fake_systemd.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(SYSTEMD_LIBS)
 

@@ -3,7 +3,7 @@
 #define _GNU_SOURCE
 #include "runtime/systemd_scope.h"
 #include "runtime/base/cleanup.h"
-#include "runtime/sd_bus_decl.h"
+#include <systemd/sd-bus.h>
 
 #include <errno.h>
 #include <stdbool.h>

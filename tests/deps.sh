@@ -20,16 +20,14 @@ set -eu
 # user-mode-linux boots the pure cgroup v2 kernel the cgroup suite runs in;
 # clang builds the fuzz targets CI runs briefly; passt (pasta) gives
 # --network open its rootless network, curl is the network suite's client;
-# libsystemd0 (sd-bus, linked by nsbox-systemd.so: libsystemd-dev's header
-# is used where installed, the plugin declares the part it uses otherwise)
-# and dbus-daemon (the private bus of the systemd stand-in in tests) for
-# the systemd way to a cgroup.
+# libsystemd-dev (sd-bus, for nsbox-systemd.so) and dbus-daemon (the
+# private bus of the systemd stand-in in tests): the systemd way to a cgroup.
 REQUIRED="build-essential pkg-config
 libseccomp-dev libcap-dev libmount-dev libjansson-dev libgit2-dev
 libcurl4-openssl-dev libarchive-dev libssl-dev libzstd-dev zlib1g-dev
 libc-ares-dev libcmocka-dev bats uidmap busybox-static python3 procps util-linux iproute2
 zstd docker-registry skopeo podman conmon slirp4netns containerd
-user-mode-linux clang passt curl libsystemd0 dbus-daemon"
+user-mode-linux clang passt curl libsystemd-dev dbus-daemon"
 
 # Only for `make bench`: the runtimes nsbox is measured against.
 BENCH="hyperfine bubblewrap crun runc"

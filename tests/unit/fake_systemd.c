@@ -8,7 +8,7 @@
  *
  * Prints "ready" on stdout once it owns the name; runs until killed. */
 #define _GNU_SOURCE
-#include "runtime/sd_bus_decl.h"
+#include <systemd/sd-bus.h>
 
 #include <inttypes.h>
 #include <stdio.h>
