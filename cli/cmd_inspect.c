@@ -82,7 +82,9 @@ describe (const struct sb_found *f)
   if (options)
     json_object_set_new (
         out, "options",
-        json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "volumes",
+        json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}",
+                   "workspaces", json_object_get (options, "workspaces"),
+                   "volumes",
                    json_object_get (options, "volumes"), "allow_nested",
                    json_object_get (options, "allow_nested"), "seccomp",
                    json_object_get (options, "seccomp"), "cap_add",

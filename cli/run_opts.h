@@ -34,6 +34,8 @@ struct run_opts
   char **binds;        /* -v: source, destination, ro|rw triples */
   int *bind_fds;       /* each source, pinned (see pin_path) */
   size_t n_binds;
+  char **workspaces;   /* extra workspaces, PATH[:ro] (in argv) */
+  size_t n_workspaces;
   char **args;
   int n_args;
 };
