@@ -73,9 +73,12 @@ describe (const struct sb_found *f)
   if (image)
     json_object_set_new (
         out, "image",
-        json_pack ("{s:O?, s:O?, s:O?}", "ref", json_object_get (image, "ref"),
-                   "manifest_digest", json_object_get (image, "digest"),
-                   "layer_mapping", json_object_get (image, "mapping")));
+        json_pack ("{s:O?, s:O?, s:O?, s:O?}", "ref",
+                   json_object_get (image, "ref"), "manifest_digest",
+                   json_object_get (image, "digest"), "layer_mapping",
+                   json_object_get (image, "mapping"), "labels",
+                   json_object_get (json_object_get (image, "config"),
+                                    "Labels")));
   json_object_set_new (out, "credentials",
                        json_deep_copy (json_object_get (options, "credentials"))
                            ?: json_string ("sandbox"));

@@ -257,6 +257,16 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   if (sb_profile_load (o.agent ? o.agent : "shell", &prof, err) < 0)
     return -1;
   tmpl = o.template_name ? o.template_name : prof->template_name;
+  if (prof->command[0] == NULL && strcmp (tmpl, "host") == 0)
+    {
+      nb_error_make (err, 0, "agent %s: its profile names no command, and "
+                             "only an image has one of its own",
+                     prof->name ? prof->name : o.agent);
+      nb_error_hint (err, "run it on an image (-t IMAGE), or give it a "
+                          "\"command\" in %s",
+                     prof->origin ? prof->origin : "its profile");
+      goto out;
+    }
   if (sb_workspace_resolve (o.workspace, home, &workspace, &ws_fd, err) < 0
       || sb_workspaces_extra (o.workspaces, o.n_workspaces, home, workspace,
                               &extra, err)
@@ -329,6 +339,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
     }
   if (sb_join_running (sb->run_dir))
     {
+      cleanup_free const char **image_cmd = NULL;
       struct sb_join j = { .argv = cmd, .env = o.env,
                            .terminal = terminal,
                            .preserve_fds = o.preserve_fds };
@@ -341,6 +352,15 @@ run (int argc, char **argv, int *status, nb_error_t *err)
           *status = 0;
           ret = 0;
           goto out;
+        }
+      /* The image's own command, from the running sandbox's record. */
+      if (prof->command[0] == NULL)
+        {
+          if (sb_image_argv (sb_sandbox_image (sb), (const char *const *) cmd,
+                             &image_cmd, err)
+              < 0)
+            goto out;
+          j.argv = (char **) image_cmd;
         }
       ret = sb_join_exec (sb->run_dir, sb->name, &j, status, err);
       goto out;

@@ -127,8 +127,10 @@ sb_profile_parse (const char *text, const char *origin,
   p->template_name = json_string_value (json_object_get (json, "template"));
   if (p->template_name == NULL)
     p->template_name = "host";
+  /* No command: the image's own (Entrypoint and Cmd), as docker run runs
+   * an image; cli/cmd_run.c refuses that on the host template. */
   cmd = json_object_get (json, "command");
-  if (!json_is_array (cmd) || json_array_size (cmd) == 0)
+  if (cmd && (!json_is_array (cmd) || json_array_size (cmd) == 0))
     return nb_error_make (err, 0,
                           "profile %s: \"command\" must be a non-empty array "
                           "of strings",

@@ -11,7 +11,8 @@ struct sb_profile
   json_t *json;
   const char *name;
   const char *description;
-  const char **command; /* NULL-terminated, borrowed from json */
+  const char **command; /* NULL-terminated, borrowed from json; empty when
+                           the profile has none (the image's own) */
   const char *template_name;
   json_t *env;          /* object of strings, may be NULL */
   json_t *state;        /* array of "~/..." paths kept in the agent's
