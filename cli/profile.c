@@ -51,7 +51,7 @@ sb_profile_free (struct sb_profile *p)
 
 static const char *const known_keys[]
     = { "name", "description", "command", "template", "env", "state",
-        "pass_env", "allow_nested", NULL };
+        "pass_env", "allow_nested", "user", NULL };
 
 /* "~/..." without "." or ".." components: a path under the agent's home. */
 static bool
@@ -145,6 +145,14 @@ sb_profile_parse (const char *text, const char *origin,
                             origin, i);
     p->command[i] = json_string_value (v);
   }
+  v = json_object_get (json, "user");
+  if (v && (!json_is_string (v) || json_string_length (v) == 0
+            || strpbrk (json_string_value (v), " \t\n")))
+    return nb_error_make (err, 0, "profile %s: \"user\" must be a user as "
+                                  "an image's User field gives one (NAME or "
+                                  "UID, with :GROUP or :GID)",
+                          origin);
+  p->user = json_string_value (v);
   p->env = json_object_get (json, "env");
   if (p->env && !json_is_object (p->env))
     return nb_error_make (err, 0, "profile %s: \"env\" must be an object",

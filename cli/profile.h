@@ -19,6 +19,9 @@ struct sb_profile
                            credential volume, may be NULL */
   json_t *pass_env;     /* array of host variable names, may be NULL */
   bool allow_nested;    /* "allow_nested": sandboxes inside (--allow-nested) */
+  const char *user;     /* "user": who the agent runs as on an image
+                           template (NAME|UID[:GROUP|GID]); NULL: the
+                           image's User */
   char *origin;         /* where it was read from */
 };
 

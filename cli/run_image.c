@@ -16,12 +16,18 @@
 /* The recorded image is usable as it is: the same template, every layer
  * still extracted (a prune may have removed one). */
 static bool
-record_usable (json_t *image, const char *pull)
+record_usable (json_t *image, const char *pull, const char *user)
 {
+  const char *asked
+      = json_string_value (json_object_get (image, "asked_user"));
   json_t *l;
   size_t i;
 
   if (image == NULL || strcmp (pull, "always") == 0)
+    return false;
+  /* The profile's user changed since: resolved anew (its layers may need
+   * another id mapping). */
+  if ((asked == NULL) != (user == NULL) || (user && strcmp (asked, user)))
     return false;
   json_array_foreach (json_object_get (image, "layers"), i, l)
   {
@@ -132,9 +138,11 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
   uint32_t uid, gid;
   int ret = -1;
 
-  if (!record_usable (image, run->pull))
+  if (!record_usable (image, run->pull, prof->user))
     {
-      if (sb_template_resolve (run->template_name, run->pull, &fresh, err) < 0)
+      if (sb_template_resolve (run->template_name, run->pull, prof->user,
+                               &fresh, err)
+          < 0)
         return -1;
       if (sb_sandbox_save_image (sb, fresh, err) < 0)
         goto out;

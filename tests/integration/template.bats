@@ -311,3 +311,17 @@ user_image() {
   assert_status 125
   [[ $stderr == *"has no Entrypoint or Cmd, and the agent's profile no command"* ]] || { _show_run; false; }
 }
+
+@test "a profile's user runs the agent instead of the image's, and a changed one is taken at the next run" {
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  local prof=$TEST_HOME/.config/nsbox/agents/who.json
+  as_user sh -c 'printf "%s\n" "$1" >"$2"' sh '{"command": ["/bin/sh"], "template": "localhost/oci:latest", "user": "agent"}' "$prof"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" who -- -c 'id -u; id -g; echo "$HOME"; touch "$PWD/by-who"'
+  assert_status 0
+  assert_equal "$output" "1000"$'\n'"1000"$'\n'"/home/agent"
+  assert_equal "$(stat -c %u:%g "$WS/by-who")" "$TEST_UID:$TEST_GID"
+  as_user sh -c 'printf "%s\n" "$1" >"$2"' sh '{"command": ["/bin/sh"], "template": "localhost/oci:latest", "user": "0:0"}' "$prof"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" who -- -c 'id -u; id -g'
+  assert_status 0
+  assert_equal "$output" "0"$'\n'"0"
+}

@@ -71,6 +71,8 @@ test_malformed_profiles_are_refused_with_a_reason (void **state)
   expect_bad ("{\"command\": [\"x\"], \"comand\": 1}", "unknown key \"comand\"");
   expect_bad ("{\"command\": [\"x\"], \"env\": {\"A\": 1}}", "env A");
   expect_bad ("{\"command\": [\"x\"], \"env\": {\"A=B\": \"c\"}}", "env A=B");
+  expect_bad ("{\"command\": [\"x\"], \"user\": 1000}", "\"user\" must be");
+  expect_bad ("{\"command\": [\"x\"], \"user\": \"\"}", "\"user\" must be");
 }
 
 static void
