@@ -100,6 +100,10 @@ if [ -x "$NSBOX_BIN" ]; then
 	if sh "$SRC/tests/fixtures/build-images.sh" "$T/fx" >/dev/null 2>&1 &&
 		chmod -R a+rX "$T/fx" && as_user "$T/bin/nsbox" load -i "$T/fx/oci" >/dev/null; then
 		NSBOX_IMAGE="$T/bin/nsbox run -t localhost/oci:latest --name bench-image shell -- -c true"
+		# A first start: the image loaded (its layers in the store), no
+		# sandbox yet -- each run's prepare removes the one the last made.
+		NSBOX_FIRST="$T/bin/nsbox run -t localhost/oci:latest --name bench-first shell -- -c true"
+		FIRST_PREP="sh -c '$T/bin/nsbox rm -f bench-first >/dev/null 2>&1; true'"
 	else
 		say "could not load the fixture image: no nsbox-image row"
 	fi
@@ -126,6 +130,7 @@ try crun "$CRUN"
 [ -n "$NSBOX" ] && try nsbox "$NSBOX"
 [ -n "$NSBOX" ] && try nsbox-noseccomp "$NSBOX_NOSECCOMP"
 [ -n "${NSBOX_IMAGE:-}" ] && try nsbox-image "$NSBOX_IMAGE"
+[ -n "${NSBOX_FIRST:-}" ] && try nsbox-first "$NSBOX_FIRST"
 [ -n "${NSBOX_OCI:-}" ] && try nsbox-oci "$NSBOX_OCI"
 if [ -n "$OCI_BUNDLE_OK" ] && command -v runc >/dev/null; then
 	try runc "runc --root $T/runc-state run -b $T/oci nsbox-bench-$$"
@@ -136,8 +141,31 @@ hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/results.jso
 for i in "${!names[@]}"; do
 	hf+=(-n "${names[$i]}" "${cmds[$i]}")
 done
+# One prepare per command when any needs one: nsbox-first's removes its
+# sandbox, the others' do nothing.
+if [[ " ${names[*]} " == *" nsbox-first "* ]]; then
+	for n in "${names[@]}"; do
+		if [ "$n" = nsbox-first ]; then hf+=(--prepare "$FIRST_PREP"); else hf+=(--prepare true); fi
+	done
+fi
 echo "== hyperfine, $RUNS runs each, as user $U in $WS"
 as_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
+
+# --- the disk cost of a second sandbox on the template: its dirs after one run -------------
+if [ -n "${NSBOX_IMAGE:-}" ] &&
+	as_user "$T/bin/nsbox" run -t localhost/oci:latest --name bench-second shell -- -c true >/dev/null 2>&1; then
+	id=$(as_user "$T/bin/nsbox" inspect bench-second | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+	data=$H/.local/share/nsbox/sandboxes/$id
+	rund=/tmp/nsbox-$UID_U/$id   # no XDG_RUNTIME_DIR in as_user's environment
+	if [ -d "$data" ]; then
+		{
+			du -sk "$data" 2>/dev/null | cut -f1
+			[ -d "$rund" ] && du -sk "$rund" 2>/dev/null | cut -f1 || echo 0
+			find "$data" "$rund" 2>/dev/null | wc -l
+		} >"$T/disk-second"
+	fi
+	as_user "$T/bin/nsbox" rm -f bench-second >/dev/null 2>&1
+fi
 
 # --- peak RSS of one run of each (GNU time, max over the process tree it waits for) ---------
 if [ -x /usr/bin/time ]; then
@@ -174,6 +202,15 @@ if "crun-net" in med:
     print("(crun is timed inside `unshare -Urm` + a tmpfs over /sys/fs/cgroup/unified, which"
           " crun 1.8.1 needs on this hybrid cgroup host; crun-wrapper is that wrapper alone)")
 print()
+if "nsbox-first" in med and "nsbox-image" in med:
+    print(f'nsbox-first vs nsbox-image: {med["nsbox-first"] / med["nsbox-image"]:.2f}x '
+          f'(a first start, a new sandbox on the loaded image, against the warm start)')
+try:
+    d, r, n = (int(x) for x in open(f"{t}/disk-second").read().split())
+    print(f'second sandbox on the template: {d + r} KiB on disk ({d} KiB data dir, '
+          f'{r} KiB runtime dir, {n} files and dirs; goal < 1024 KiB)')
+except Exception:
+    pass
 if "nsbox-image" in med:
     for o in ("bwrap", "crun", "crun-net"):
         if o in med and med[o] > 0:

@@ -73,16 +73,21 @@ describe (const struct sb_found *f)
   if (image)
     json_object_set_new (
         out, "image",
-        json_pack ("{s:O?, s:O?, s:O?}", "ref", json_object_get (image, "ref"),
-                   "manifest_digest", json_object_get (image, "digest"),
-                   "layer_mapping", json_object_get (image, "mapping")));
+        json_pack ("{s:O?, s:O?, s:O?, s:O?}", "ref",
+                   json_object_get (image, "ref"), "manifest_digest",
+                   json_object_get (image, "digest"), "layer_mapping",
+                   json_object_get (image, "mapping"), "labels",
+                   json_object_get (json_object_get (image, "config"),
+                                    "Labels")));
   json_object_set_new (out, "credentials",
                        json_deep_copy (json_object_get (options, "credentials"))
                            ?: json_string ("sandbox"));
   if (options)
     json_object_set_new (
         out, "options",
-        json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "volumes",
+        json_pack ("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}",
+                   "workspaces", json_object_get (options, "workspaces"),
+                   "volumes",
                    json_object_get (options, "volumes"), "allow_nested",
                    json_object_get (options, "allow_nested"), "seccomp",
                    json_object_get (options, "seccomp"), "cap_add",

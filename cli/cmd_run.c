@@ -1,4 +1,4 @@
-/* nsbox run [OPTIONS] [AGENT] [-- ARGS...] */
+/* nsbox run [OPTIONS] [AGENT [WORKSPACE[:ro]...]] [-- ARGS...] */
 #define _GNU_SOURCE
 #include "cli/commands.h"
 #include "cli/limits.h"
@@ -14,6 +14,7 @@
 #include "cli/drift.h"
 #include "cli/caps.h"
 #include "cli/sandbox.h"
+#include "cli/workspace.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 #include "runtime/base/json.h"
@@ -33,36 +34,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
-/* The workspace as a real path, refused when it would expose the user's home
- * (and so ~/.ssh) or the whole host. */
-static int
-resolve_workspace (const char *given, const char *home, char **out, int *fd,
-                   nb_error_t *err)
-{
-  char real[PATH_MAX];
-  const char *path = given ? given : ".";
-
-  if (sb_pin_path (path, true, fd, real) < 0)
-    {
-      if (given == NULL)
-        return nb_error_make (err, errno, "workspace: the current directory");
-      return nb_error_make (err, errno, "workspace %s", given);
-    }
-  if (access (real, R_OK | X_OK) < 0)
-    return nb_error_make (err, errno, "workspace %s", real);
-  if (strcmp (real, "/") == 0 || (home && nb_path_is_within (home, real)))
-    {
-      nb_error_make (err, 0,
-                     "workspace %s: it holds your home directory, so the "
-                     "sandbox would see all of it (~/.ssh included)",
-                     real);
-      return nb_error_hint (err, "run nsbox in a project folder, or pick one "
-                                 "with -w DIR");
-    }
-  *out = strdup (real);
-  return *out ? 0 : nb_error_make (err, ENOMEM, "workspace");
-}
 
 int
 sb_env_push (char ***env, size_t *n, const char *key, const char *value)
@@ -237,6 +208,26 @@ detached_stdio (const struct sb_sandbox *sb, int *null_fd, int *out_fd,
   return 0;
 }
 
+/* What is bound over the root after the workspace: the extra workspaces,
+ * then the -v binds (over everything else), as triples. */
+static int
+join_binds (const struct sb_workspaces *extra, const struct run_opts *o,
+            char ***out, nb_error_t *err)
+{
+  size_t n = 3 * (extra->n + o->n_binds), k = 0;
+
+  *out = calloc (n + 1, sizeof (char *));
+  if (*out == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  for (size_t i = 0; i < 3 * extra->n; i++, k++)
+    if (((*out)[k] = strdup (extra->binds[i])) == NULL)
+      return nb_error_make (err, ENOMEM, "run");
+  for (size_t i = 0; i < 3 * o->n_binds; i++, k++)
+    if (((*out)[k] = strdup (o->binds[i])) == NULL)
+      return nb_error_make (err, ENOMEM, "run");
+  return 0;
+}
+
 static int
 run (int argc, char **argv, int *status, nb_error_t *err)
 {
@@ -246,8 +237,10 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_free char *workspace = NULL, *rootfs = NULL, *bundle = NULL,
                     *text = NULL, *home = NULL, *user = NULL;
   cleanup_free char **cmd = NULL;
-  cleanup_strv char **env = NULL, **binds = NULL, **run_env = NULL;
+  cleanup_strv char **env = NULL, **binds = NULL, **run_env = NULL,
+                    **all_binds = NULL;
   struct sb_net net = { .mode = SB_NET_NONE };
+  struct sb_workspaces extra = { 0 };
   struct rt_spec *spec = NULL;
   json_t *json = NULL, *seccomp = NULL, *options = NULL;
   cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
@@ -278,7 +271,21 @@ run (int argc, char **argv, int *status, nb_error_t *err)
       goto out;
     }
   tmpl = o.template_name ? o.template_name : prof->template_name;
-  if (resolve_workspace (o.workspace, home, &workspace, &ws_fd, err) < 0)
+  if (prof->command[0] == NULL && strcmp (tmpl, "host") == 0)
+    {
+      nb_error_make (err, 0, "agent %s: its profile names no command, and "
+                             "only an image has one of its own",
+                     prof->name ? prof->name : o.agent);
+      nb_error_hint (err, "run it on an image (-t IMAGE), or give it a "
+                          "\"command\" in %s",
+                     prof->origin ? prof->origin : "its profile");
+      goto out;
+    }
+  if (sb_workspace_resolve (o.workspace, home, &workspace, &ws_fd, err) < 0
+      || sb_workspaces_extra (o.workspaces, o.n_workspaces, home, workspace,
+                              &extra, err)
+             < 0
+      || join_binds (&extra, &o, &all_binds, err) < 0)
     goto out;
   if (sb_sandbox_open (workspace, o.agent ? o.agent : "shell", o.name, tmpl,
                        &sb, err)
@@ -302,7 +309,10 @@ run (int argc, char **argv, int *status, nb_error_t *err)
                             (const char *const *) o.binds,
                             o.allow_nested || prof->allow_nested, o.seccomp,
                             o.env, o.cap_add, o.cap_drop);
-  if (options == NULL)
+  if (options == NULL
+      || json_object_set_new (options, "workspaces",
+                              sb_workspaces_json (&extra))
+             < 0)
     {
       nb_error_make (err, ENOMEM, "run");
       goto out;
@@ -339,6 +349,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
     }
   if (sb_join_running (sb->run_dir))
     {
+      cleanup_free const char **image_cmd = NULL;
       struct sb_join j = { .argv = cmd, .env = o.env,
                            .terminal = terminal,
                            .preserve_fds = o.preserve_fds };
@@ -351,6 +362,15 @@ run (int argc, char **argv, int *status, nb_error_t *err)
           *status = 0;
           ret = 0;
           goto out;
+        }
+      /* The image's own command, from the running sandbox's record. */
+      if (prof->command[0] == NULL)
+        {
+          if (sb_image_argv (sb_sandbox_image (sb), (const char *const *) cmd,
+                             &image_cmd, err)
+              < 0)
+            goto out;
+          j.argv = (char **) image_cmd;
         }
       ret = sb_join_exec (sb->run_dir, sb->name, &j, status, err);
       goto out;
@@ -401,7 +421,7 @@ start:
                                  .terminal = terminal,
                                  .seccomp = seccomp,
                                  .user_env = run_env,
-                                 .user_binds = (const char *const *) o.binds };
+                                 .user_binds = (const char *const *) all_binds };
       if (sb_image_plan (sb, prof, &ir, &json, err) < 0)
         goto out;
       goto planned;
@@ -435,7 +455,7 @@ start:
       .terminal = terminal,
       .seccomp = seccomp,
       .state_binds = (const char *const *) binds,
-      .user_binds = (const char *const *) o.binds,
+      .user_binds = (const char *const *) all_binds,
     };
     if (sb_plan_host_spec (&plan, &json, err) < 0)
       goto out;
@@ -458,9 +478,9 @@ planned:
     }
   if (rt_spec_from_json (json, sb->run_dir, &spec, err) < 0)
     goto out;
-  /* The workspace and the -v sources are mounted from the fds opened when
+  /* The workspaces and the -v sources are mounted from the fds opened when
    * they were checked. */
-  pinned = calloc (o.n_binds + 1, sizeof *pinned);
+  pinned = calloc (1 + extra.n + o.n_binds, sizeof *pinned);
   if (pinned == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
@@ -468,13 +488,18 @@ planned:
     }
   pinned[0].source = workspace;
   pinned[0].fd = ws_fd;
+  for (size_t i = 0; i < extra.n; i++)
+    {
+      pinned[1 + i].source = extra.binds[3 * i];
+      pinned[1 + i].fd = extra.fds[i];
+    }
   for (size_t i = 0; i < o.n_binds; i++)
     {
-      pinned[i + 1].source = o.binds[3 * i];
-      pinned[i + 1].fd = o.bind_fds[i];
+      pinned[1 + extra.n + i].source = o.binds[3 * i];
+      pinned[1 + extra.n + i].fd = o.bind_fds[i];
     }
   spec->bind_fds = pinned;
-  spec->n_bind_fds = o.n_binds + 1;
+  spec->n_bind_fds = 1 + extra.n + o.n_binds;
   spec->preserve_fds = o.preserve_fds;
   {
     struct rt_create_opts co = { .state_dir = sb->run_dir,
@@ -516,6 +541,7 @@ out:
   json_decref (options);
   sb_run_opts_clear (&o);
   sb_net_clear (&net);
+  sb_workspaces_clear (&extra);
   sb_sandbox_free (sb);
   sb_profile_free (prof);
   return ret;

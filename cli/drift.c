@@ -51,7 +51,8 @@ sb_options_drift (json_t *recorded, json_t *now)
   static const struct
   {
     const char *key, *flag;
-  } keys[] = { { "volumes", "-v" },
+  } keys[] = { { "workspaces", "extra workspaces" },
+               { "volumes", "-v" },
                { "credentials", "--credentials" },
                { "allow_nested", "--allow-nested" },
                { "seccomp", "--security-opt seccomp" },

@@ -74,9 +74,12 @@ int img_pull (const char *ref, bool quiet, nb_error_t *err);
  * -- its layers extracted, and described in *OUT:
  *   {"ref", "digest" (manifest), "layers": [dirs, lowest first],
  *    "mapping" (the id mapping the layers are stored with),
- *    "config": the image config's "config" object (Env, User, ...)}. */
-int img_template (const char *ref, const char *pull, json_t **out,
-                  nb_error_t *err);
+ *    "config": the image config's "config" object (Env, User, ...),
+ *    "asked_user": USER when given}.
+ * USER (NULL: the image's User) is who the agent runs as, as a User
+ * field says it: NAME or UID, with :GROUP or :GID. */
+int img_template (const char *ref, const char *pull, const char *user,
+                  json_t **out, nb_error_t *err);
 
 int img_cmd_pull (int argc, char **argv);
 int img_cmd_load (int argc, char **argv);

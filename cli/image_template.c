@@ -206,8 +206,8 @@ layer_dirs (struct img_ctx *c, const struct img_image *img, uint32_t kuid,
 }
 
 int
-img_template (const char *ref, const char *pull, json_t **out,
-              nb_error_t *err)
+img_template (const char *ref, const char *pull, const char *user,
+              json_t **out, nb_error_t *err)
 {
   struct img_ctx c = { 0 };
   struct img_image img = { 0 };
@@ -261,7 +261,9 @@ img_template (const char *ref, const char *pull, json_t **out,
   if (dirs == NULL)
     goto out;
   config = json_object_get (img.config, "config");
-  if (resolve_user (json_string_value (json_object_get (config, "User")),
+  /* The agent profile's user, else the image's own. */
+  if (resolve_user (user ? user
+                         : json_string_value (json_object_get (config, "User")),
                     dirs, &u, err)
       < 0)
     goto out;
@@ -282,12 +284,12 @@ img_template (const char *ref, const char *pull, json_t **out,
           || (dirs = layer_dirs (&c, &img, kuid, kgid, mapping, err)) == NULL)
         goto out;
     }
-  *out = json_pack ("{s:s, s:s, s:o, s:s, s:O, s:I, s:I, s:s?, s:s?}", "ref",
-                    name, "digest", img.manifest_digest, "layers", dirs,
-                    "mapping", mapping, "config",
+  *out = json_pack ("{s:s, s:s, s:o, s:s, s:O, s:I, s:I, s:s?, s:s?, s:s?}",
+                    "ref", name, "digest", img.manifest_digest, "layers",
+                    dirs, "mapping", mapping, "config",
                     json_is_object (config) ? config : json_null (), "uid",
                     (json_int_t) u.uid, "gid", (json_int_t) u.gid, "user",
-                    u.name, "home", u.home);
+                    u.name, "home", u.home, "asked_user", user);
   dirs = NULL;
   if (*out == NULL)
     nb_error_make (err, ENOMEM, "template %s", name);
@@ -306,8 +308,8 @@ out:
 }
 
 __attribute__ ((visibility ("default"))) int
-nsbox_image_template (const char *ref, const char *pull, json_t **out,
-                      nb_error_t *err)
+nsbox_image_template (const char *ref, const char *pull, const char *user,
+                      json_t **out, nb_error_t *err)
 {
-  return img_template (ref, pull, out, err);
+  return img_template (ref, pull, user, out, err);
 }

@@ -55,7 +55,7 @@ sb_profile_free (struct sb_profile *p)
 static const char *const known_keys[]
     = { "name", "description", "command", "template", "env", "state",
         "pass_env", "allow_nested", "network", "memory", "memory_swap",
-        "cpus", "pids_limit", NULL };
+        "cpus", "pids_limit", "user", NULL };
 
 /* "~/..." without "." or ".." components: a path under the agent's home. */
 static bool
@@ -203,8 +203,10 @@ sb_profile_parse (const char *text, const char *origin,
   p->template_name = json_string_value (json_object_get (json, "template"));
   if (p->template_name == NULL)
     p->template_name = "host";
+  /* No command: the image's own (Entrypoint and Cmd), as docker run runs
+   * an image; cli/cmd_run.c refuses that on the host template. */
   cmd = json_object_get (json, "command");
-  if (!json_is_array (cmd) || json_array_size (cmd) == 0)
+  if (cmd && (!json_is_array (cmd) || json_array_size (cmd) == 0))
     return nb_error_make (err, 0,
                           "profile %s: \"command\" must be a non-empty array "
                           "of strings",
@@ -219,6 +221,14 @@ sb_profile_parse (const char *text, const char *origin,
                             origin, i);
     p->command[i] = json_string_value (v);
   }
+  v = json_object_get (json, "user");
+  if (v && (!json_is_string (v) || json_string_length (v) == 0
+            || strpbrk (json_string_value (v), " \t\n")))
+    return nb_error_make (err, 0, "profile %s: \"user\" must be a user as "
+                                  "an image's User field gives one (NAME or "
+                                  "UID, with :GROUP or :GID)",
+                          origin);
+  p->user = json_string_value (v);
   p->env = json_object_get (json, "env");
   if (p->env && !json_is_object (p->env))
     return nb_error_make (err, 0, "profile %s: \"env\" must be an object",

@@ -12,7 +12,8 @@ struct sb_profile
   json_t *json;
   const char *name;
   const char *description;
-  const char **command; /* NULL-terminated, borrowed from json */
+  const char **command; /* NULL-terminated, borrowed from json; empty when
+                           the profile has none (the image's own) */
   const char *template_name;
   json_t *env;          /* object of strings, may be NULL */
   json_t *state;        /* array of "~/..." paths kept in the agent's
@@ -25,6 +26,9 @@ struct sb_profile
      asks for unless its flags say otherwise (fields not set: -1). */
   struct rt_cgroup_limits limits;
   const char *memory_shown; /* "memory" as written, for the OOM report */
+  const char *user;     /* "user": who the agent runs as on an image
+                           template (NAME|UID[:GROUP|GID]); NULL: the
+                           image's User */
   char *origin;         /* where it was read from */
 };
 

@@ -16,12 +16,18 @@
 /* The recorded image is usable as it is: the same template, every layer
  * still extracted (a prune may have removed one). */
 static bool
-record_usable (json_t *image, const char *pull)
+record_usable (json_t *image, const char *pull, const char *user)
 {
+  const char *asked
+      = json_string_value (json_object_get (image, "asked_user"));
   json_t *l;
   size_t i;
 
   if (image == NULL || strcmp (pull, "always") == 0)
+    return false;
+  /* The profile's user changed since: resolved anew (its layers may need
+   * another id mapping). */
+  if ((asked == NULL) != (user == NULL) || (user && strcmp (asked, user)))
     return false;
   json_array_foreach (json_object_get (image, "layers"), i, l)
   {
@@ -81,26 +87,70 @@ image_env (struct sb_sandbox *sb, const struct sb_profile *prof,
 }
 
 int
+sb_image_argv (json_t *image, const char *const *args, const char ***out,
+               nb_error_t *err)
+{
+  json_t *config = json_object_get (image, "config");
+  json_t *entry = json_object_get (config, "Entrypoint");
+  json_t *cmd = json_object_get (config, "Cmd"), *v;
+  size_t n = json_array_size (entry) + json_array_size (cmd), k = 0, i;
+  const char **argv;
+
+  for (const char *const *a = args; a && *a; a++)
+    n++;
+  argv = calloc (n + 1, sizeof *argv);
+  if (argv == NULL)
+    return nb_error_make (err, ENOMEM, "run");
+  json_array_foreach (entry, i, v)
+    if (json_is_string (v))
+      argv[k++] = json_string_value (v);
+  if (args && *args)
+    for (const char *const *a = args; *a; a++)
+      argv[k++] = *a;
+  else
+    json_array_foreach (cmd, i, v)
+      if (json_is_string (v))
+        argv[k++] = json_string_value (v);
+  if (k == 0)
+    {
+      free (argv);
+      nb_error_make (err, 0, "image %s has no Entrypoint or Cmd, and the "
+                             "agent's profile no command",
+                     json_string_value (json_object_get (image, "ref"))
+                         ?: "?");
+      return nb_error_hint (err, "give one after --, or a \"command\" in "
+                                 "the agent's profile");
+    }
+  *out = argv;
+  return 0;
+}
+
+int
 sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
                const struct sb_image_run *run, json_t **spec, nb_error_t *err)
 {
   struct rt_idmap uids[RT_MAX_IDMAPS], gids[RT_MAX_IDMAPS];
   size_t nu = 0, ng = 0, i, nl;
   json_t *image = sb_sandbox_image (sb), *fresh = NULL, *l;
-  cleanup_free const char **layers = NULL;
+  cleanup_free const char **layers = NULL, **argv = NULL;
   cleanup_strv char **env = NULL, **binds = NULL;
   const char *mapping, *home;
   uint32_t uid, gid;
   int ret = -1;
 
-  if (!record_usable (image, run->pull))
+  if (!record_usable (image, run->pull, prof->user))
     {
-      if (sb_template_resolve (run->template_name, run->pull, &fresh, err) < 0)
+      if (sb_template_resolve (run->template_name, run->pull, prof->user,
+                               &fresh, err)
+          < 0)
         return -1;
       if (sb_sandbox_save_image (sb, fresh, err) < 0)
         goto out;
       image = fresh;
     }
+  if (prof->command[0] == NULL
+      && sb_image_argv (image, run->argv, &argv, err) < 0)
+    goto out;
   mapping = json_string_value (json_object_get (image, "mapping"));
   if (sb_template_mapping (mapping, uids, &nu, gids, &ng, RT_MAX_IDMAPS, err)
       < 0)
@@ -146,7 +196,7 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
       .rootfs = run->rootfs,
       .workspace = sb->workspace,
       .hostname = sb->name,
-      .argv = run->argv,
+      .argv = argv ? argv : run->argv,
       .env = (const char *const *) env,
       .uid = uid,
       .gid = gid,

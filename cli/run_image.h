@@ -29,6 +29,13 @@ int sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
                    const struct sb_image_run *run, json_t **spec,
                    nb_error_t *err);
 
+/* The command of an image template whose agent profile names none: the
+ * image's Entrypoint, then ARGS (the user's, after --) or else its Cmd, as
+ * docker run has it.  IMAGE is the sandbox's image record.  *OUT is
+ * NULL-terminated, its strings borrowed from IMAGE and ARGS. */
+int sb_image_argv (json_t *image, const char *const *args, const char ***out,
+                   nb_error_t *err);
+
 /* Add KEY=VALUE to a NULL-terminated environment (nothing when VALUE is
  * NULL); -1 when out of memory.  In cli/cmd_run.c. */
 int sb_env_push (char ***env, size_t *n, const char *key, const char *value);

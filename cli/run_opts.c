@@ -24,8 +24,8 @@
 static void
 run_usage (FILE *out)
 {
-  fputs ("usage: nsbox run [-w DIR] [-t TEMPLATE] [--name NAME] [AGENT] "
-         "[-- ARGS...]\n"
+  fputs ("usage: nsbox run [-w DIR] [-t TEMPLATE] [--name NAME] "
+         "[AGENT [WORKSPACE[:ro]...]] [-- ARGS...]\n"
          "  -w, --workspace DIR   the workspace (default: the current "
          "directory)\n"
          "  -t, --template NAME   the template: 'host' or an image (default: "
@@ -534,11 +534,28 @@ sb_run_parse_args (int argc, char **argv, struct run_opts *o,
         return nb_error_make (err, 0, "run: unknown or incomplete option '%s'",
                               argv[optind - 1]);
       }
-  /* "nsbox run -- ARGS" names no agent; "nsbox run AGENT [--] ARGS" does. */
+  /* "nsbox run -- ARGS" names no agent.  "nsbox run AGENT [WORKSPACE...]
+   * [-- ARGS]" does, with more workspaces after it, as docker sandbox run
+   * has them: the agent's arguments come only after "--". */
   if (optind < argc && strcmp (argv[optind - 1], "--") != 0)
     {
       o->agent = argv[optind++];
-      if (optind < argc && strcmp (argv[optind], "--") == 0)
+      o->workspaces = argv + optind;
+      while (optind < argc && strcmp (argv[optind], "--") != 0)
+        {
+          if (argv[optind][0] == '-')
+            {
+              nb_error_make (err, 0, "run: %s after the agent: nsbox's "
+                                     "options go before it, the agent's "
+                                     "after --",
+                             argv[optind]);
+              return nb_error_hint (err, "e.g. nsbox run -e KEY %s -- %s",
+                                    o->agent, argv[optind]);
+            }
+          o->n_workspaces++;
+          optind++;
+        }
+      if (optind < argc)
         optind++;
     }
   o->args = argv + optind;

@@ -40,6 +40,8 @@ struct run_opts
   char *host_ports;     /* --allow-host-port: "P1,P2", as pasta's -T takes */
   char **egress_allow, **egress_deny; /* --egress-allow, --egress-deny */
   size_t n_egress_allow, n_egress_deny;
+  char **workspaces;   /* extra workspaces, PATH[:ro] (in argv) */
+  size_t n_workspaces;
   char **args;
   int n_args;
 };

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*template_fn) (const char *, const char *, json_t **,
-                            nb_error_t *);
+typedef int (*template_fn) (const char *, const char *, const char *,
+                            json_t **, nb_error_t *);
 
 int
-sb_template_resolve (const char *ref, const char *pull, json_t **out,
-                     nb_error_t *err)
+sb_template_resolve (const char *ref, const char *pull, const char *user,
+                     json_t **out, nb_error_t *err)
 {
   void *h = nb_plugin_open ("nsbox-images.so", "NSBOX_IMAGES_LIB", err);
   template_fn fn;
@@ -23,7 +23,7 @@ sb_template_resolve (const char *ref, const char *pull, json_t **out,
   fn = (template_fn) dlsym (h, "nsbox_image_template");
   if (fn == NULL)
     return nb_error_make (err, 0, "nsbox-images.so: %s", dlerror ());
-  return fn (ref, pull, out, err);
+  return fn (ref, pull, user, out, err);
 }
 
 /* "0:1000:1,1:100000:65536" after "uid=" or "gid=". */

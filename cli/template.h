@@ -8,9 +8,9 @@
 #include "runtime/spec.h"
 
 /* img_template (cli/image.h) through the plugin: the only time a run loads
- * the image libraries. */
-int sb_template_resolve (const char *ref, const char *pull, json_t **out,
-                         nb_error_t *err);
+ * the image libraries.  USER: the agent profile's, or NULL. */
+int sb_template_resolve (const char *ref, const char *pull, const char *user,
+                         json_t **out, nb_error_t *err);
 
 /* Parse a layer mapping ("subids uid=0:1000:1,1:100000:65536 gid=...",
  * "single uid=0:1000:1 gid=0:1000:1") into id maps; -1 for any other. */

@@ -23,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,6 +123,7 @@ struct launch
   int pidfd, master;
   nb_error_t child_err; /* what failed inside, as init reported it */
   struct rt_cgroup cg;  /* its own cgroup, when limits were asked */
+  struct rt_state_stamp stamp; /* the state.json it wrote */
 };
 
 /* Clone the container's init, map its ids, let it set up, and read what it
@@ -136,6 +138,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   cleanup_close int parent = -1, child = -1, listen_fd = -1;
   cleanup_seccomp struct rt_seccomp seccomp = { 0 };
   cleanup_free char *hook_state = NULL;
+  struct rt_idmap_job job;
   struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
                              .detach = o->detach,
                              .wait_start = o->wait_start };
@@ -185,26 +188,38 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   close (nb_steal_fd (&child));
 
   if ((spec->clone_flags & CLONE_NEWUSER)
-      && rt_idmap_write (l->pid, spec->uid_maps, spec->n_uid_maps,
-                         spec->gid_maps, spec->n_gid_maps, err)
+      && rt_idmap_begin (l->pid, spec->uid_maps, spec->n_uid_maps,
+                         spec->gid_maps, spec->n_gid_maps, &job, err)
              < 0)
     {
       kill_and_reap (l->pid);
       return nb_error_wrap (err, "map ids into the sandbox");
     }
   /* Recorded before it goes on: from here a killed nsbox leaves a state
-   * whose init is gone, which every command reads as stopped. */
+   * whose init is gone, which every command reads as stopped.  Written
+   * while newuidmap and newgidmap run (set-uid execs, the dearest part of
+   * a start with subordinate ids), not after them. */
   if ((o->state_dir
        && rt_state_write (o->state_dir, o->id, o->bundle, l->pid,
                           json_object_get (spec->json, "annotations"),
-                          l->cg.path, err)
+                          l->cg.path, &l->stamp, err)
               < 0)
       || (o->pid_file && rt_write_pid_file (o->pid_file, l->pid, err) < 0))
+    {
+      cleanup_error nb_error_t err2 = NULL;
+      kill_and_reap (l->pid);
+      if (spec->clone_flags & CLONE_NEWUSER)
+        rt_idmap_end (&job, &err2);
+      if (o->state_dir)
+        rt_state_remove (o->state_dir);
+      return -1;
+    }
+  if ((spec->clone_flags & CLONE_NEWUSER) && rt_idmap_end (&job, err) < 0)
     {
       kill_and_reap (l->pid);
       if (o->state_dir)
         rt_state_remove (o->state_dir);
-      return -1;
+      return nb_error_wrap (err, "map ids into the sandbox");
     }
   if (o->net_setup && o->net_setup (l->pid, o->net_arg, err) < 0)
     {
@@ -282,7 +297,7 @@ rt_container_run (const struct rt_spec *spec,
     close (l.master);
   close (l.pidfd);
   if (opts->state_dir)
-    rt_state_remove_own (opts->state_dir, l.pid);
+    rt_state_remove_own (opts->state_dir, &l.stamp);
   if (r == 0 && l.cg.path && rt_cgroup_oom_killed (&l.cg))
     fprintf (stderr, "nsbox: sandbox %s: killed, out of memory (limit %s)\n",
              opts->name ? opts->name : opts->id ? opts->id : "?",
@@ -480,15 +495,25 @@ void
 rt_container_reap (const char *state_dir)
 {
   cleanup_error nb_error_t e = NULL;
+  cleanup_free char *path = nb_path_join (state_dir, "state.json");
+  struct rt_state_stamp stamp;
   struct rt_state st;
+  struct stat sb;
 
+  /* The file read, stamped first: a start that takes the dir over
+   * meanwhile writes another, which stays. */
+  if (path == NULL || stat (path, &sb) < 0)
+    return;
+  stamp.dev = sb.st_dev;
+  stamp.ino = sb.st_ino;
+  stamp.ctime = sb.st_ctim;
   if (rt_state_read (state_dir, &st, &e) < 0)
     return;
   if (st.status == RT_STATUS_STOPPED)
     {
       /* Only an empty cgroup goes: no waiting, the caller is a listing. */
       if (st.cgroup == NULL || rmdir (st.cgroup) == 0 || errno == ENOENT)
-        rt_state_remove_own (state_dir, st.pid);
+        rt_state_remove_own (state_dir, &stamp);
     }
   rt_state_clear (&st);
 }

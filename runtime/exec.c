@@ -115,6 +115,10 @@ get_namespaces (const char *dir, int *fds, size_t *n, int *mask,
     {
       for (size_t i = 0; i < *n; i++)
         close (fds[i]);
+      if (r > 0 && msg.type == RT_SYNC_ERROR)
+        return nb_error_make (err, 0, "its init did not hand out its "
+                                      "namespaces: %s",
+                              msg.text);
       return nb_error_make (err, r < 0 ? -r : 0,
                             "its init did not hand out its namespaces");
     }

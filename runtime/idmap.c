@@ -113,8 +113,9 @@ is_own_single (const struct rt_idmap *maps, size_t n, unsigned id)
 }
 
 int
-rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
-                const struct rt_idmap *gid_maps, size_t n_gid, nb_error_t *err)
+rt_idmap_begin (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
+                const struct rt_idmap *gid_maps, size_t n_gid,
+                struct rt_idmap_job *job, nb_error_t *err)
 {
   char buf[RT_MAX_IDMAPS * 36];
   bool direct_uid = is_own_single (uid_maps, n_uid, geteuid ());
@@ -123,6 +124,7 @@ rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
   cleanup_error nb_error_t err2 = NULL;
   int ret = 0;
 
+  job->helper[0] = job->helper[1] = -1;
   if (!direct_uid && spawn_helper (&hu, "newuidmap", pid, uid_maps, n_uid, err)
                          < 0)
     return -1;
@@ -150,10 +152,43 @@ rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
       else
         ret = write_proc (pid, "gid_map", buf, err);
     }
+  if (ret < 0)
+    {
+      wait_helper (&hu, &err2);
+      wait_helper (&hg, &err2);
+      return -1;
+    }
+  job->helper[0] = hu.pid;
+  job->name[0] = hu.name;
+  job->helper[1] = hg.pid;
+  job->name[1] = hg.name;
+  return 0;
+}
+
+int
+rt_idmap_end (struct rt_idmap_job *job, nb_error_t *err)
+{
+  cleanup_error nb_error_t err2 = NULL;
+  int ret = 0;
+
   /* Both helpers are reaped whatever happened; the first error is said. */
-  if (wait_helper (&hu, ret < 0 ? &err2 : err) < 0)
-    ret = -1;
-  if (wait_helper (&hg, ret < 0 ? &err2 : err) < 0)
-    ret = -1;
+  for (int i = 0; i < 2; i++)
+    {
+      struct helper h = { .pid = job->helper[i], .name = job->name[i] };
+      if (wait_helper (&h, ret < 0 ? &err2 : err) < 0)
+        ret = -1;
+      job->helper[i] = -1;
+    }
   return ret;
+}
+
+int
+rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
+                const struct rt_idmap *gid_maps, size_t n_gid, nb_error_t *err)
+{
+  struct rt_idmap_job job;
+
+  if (rt_idmap_begin (pid, uid_maps, n_uid, gid_maps, n_gid, &job, err) < 0)
+    return -1;
+  return rt_idmap_end (&job, err);
 }

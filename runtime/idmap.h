@@ -12,4 +12,17 @@ int rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
                     const struct rt_idmap *gid_maps, size_t n_gid,
                     nb_error_t *err);
 
+/* The same in two steps, so that the caller may do other work while the
+ * helpers run: begin writes what it may itself and starts the helpers;
+ * end waits for them (always call it after a begin that returned 0). */
+struct rt_idmap_job
+{
+  pid_t helper[2];
+  const char *name[2];
+};
+int rt_idmap_begin (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
+                    const struct rt_idmap *gid_maps, size_t n_gid,
+                    struct rt_idmap_job *job, nb_error_t *err);
+int rt_idmap_end (struct rt_idmap_job *job, nb_error_t *err);
+
 #endif

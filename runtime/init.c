@@ -192,9 +192,8 @@ struct init
   const struct rt_seccomp *seccomp;
   pid_t agent;
   int sigfd;
-  int ns_fds[RT_N_NS];
+  int ns_dir; /* the host /proc's view of our /proc/self/ns */
   int ns_mask;
-  size_t n_ns;
 };
 
 static int
@@ -230,14 +229,13 @@ static void
 shed (struct init *in)
 {
   cleanup_error nb_error_t err = NULL;
-  int keep[RT_N_NS + 3];
+  int keep[4];
   size_t n = 0;
 
   keep[n++] = in->sigfd;
   keep[n++] = in->o->listen_fd;
   keep[n++] = in->o->keep_fd;
-  for (size_t i = 0; i < in->n_ns; i++)
-    keep[n++] = in->ns_fds[i];
+  keep[n++] = in->ns_dir;
   close_all_but (keep, n);
   if (rt_process_drop_all (&err) < 0)
     nb_error_free (&err);
@@ -256,25 +254,51 @@ start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
   return agent;
 }
 
-/* Our own namespaces, for `exec` to join. */
+/* Where our namespaces are, for `exec` to join: /proc/self/ns of the
+ * host's /proc, opened before pivot_root.  The files themselves are opened
+ * when asked for, from this directory: not through the sandbox's /proc,
+ * where an agent that may mount (--allow-nested) could put one of its own
+ * and have nsbox exec join namespaces of its making; and not on every
+ * start, which mostly never sees an exec. */
 static int
-open_namespaces (struct init *in, nb_error_t *err)
+open_ns_dir (struct init *in, nb_error_t *err)
 {
+  in->ns_dir = open ("/proc/self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (in->ns_dir < 0)
+    return nb_error_make (err, errno, "open /proc/self/ns");
+  for (int i = 0; i < RT_N_NS; i++)
+    if ((in->spec->clone_flags | in->spec->join_flags) & rt_ns_order[i].flag)
+      in->ns_mask |= rt_ns_order[i].flag;
+  return 0;
+}
+
+/* RT_REQ_NS: our namespaces, in rt_ns_order, as the mask says. */
+static void
+send_namespaces (struct init *in, int conn)
+{
+  int fds[RT_N_NS];
+  size_t n = 0;
+
   for (int i = 0; i < RT_N_NS; i++)
     {
-      char path[64];
-      int fd;
-      if (!((in->spec->clone_flags | in->spec->join_flags)
-            & rt_ns_order[i].flag))
+      if (!(in->ns_mask & rt_ns_order[i].flag))
         continue;
-      snprintf (path, sizeof path, "/proc/self/ns/%s", rt_ns_order[i].name);
-      fd = open (path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0)
-        return nb_error_make (err, errno, "open %s", path);
-      in->ns_fds[in->n_ns++] = fd;
-      in->ns_mask |= rt_ns_order[i].flag;
+      fds[n] = openat (in->ns_dir, rt_ns_order[i].name,
+                       O_RDONLY | O_CLOEXEC);
+      if (fds[n] < 0)
+        {
+          char text[64];
+          snprintf (text, sizeof text, "open its %s namespace: %s",
+                    rt_ns_order[i].name, strerror (errno));
+          rt_sync_send (conn, RT_SYNC_ERROR, NB_EXIT_FAILED, text, -1);
+          goto out;
+        }
+      n++;
     }
-  return 0;
+  rt_sync_send_fds (conn, RT_REPLY_OK, in->ns_mask, NULL, fds, n);
+out:
+  for (size_t i = 0; i < n; i++)
+    close (fds[i]);
 }
 
 /* A request on init.sock.  Only a process outside the container may ask:
@@ -301,8 +325,7 @@ serve (struct init *in, int conn, const char *slave)
   switch (msg.type)
     {
     case RT_REQ_NS:
-      rt_sync_send_fds (conn, RT_REPLY_OK, in->ns_mask, NULL, in->ns_fds,
-                        in->n_ns);
+      send_namespaces (in, conn);
       break;
     case RT_REQ_START:
       if (in->agent > 0)
@@ -407,7 +430,7 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
 {
   cleanup_error nb_error_t err = NULL;
   struct init in = { .spec = spec, .o = o, .agent_mask = agent_mask,
-                     .seccomp = seccomp };
+                     .seccomp = seccomp, .ns_dir = -1 };
   struct rt_sync_msg msg;
   static char slave[64];
   sigset_t all;
@@ -444,11 +467,8 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
   if (set_stdio (o->stdio, &err) < 0)
     fail (sock, &err);
 
-  /* Its namespaces, for exec: opened now, through the host's /proc.  Not
-   * later through the sandbox's: an agent that may mount (--allow-nested)
-   * could put its own /proc there and have nsbox exec join namespaces of
-   * its making. */
-  if (o->listen_fd >= 0 && open_namespaces (&in, &err) < 0)
+  /* Its namespaces, for exec: found now, through the host's /proc. */
+  if (o->listen_fd >= 0 && open_ns_dir (&in, &err) < 0)
     fail (sock, &err);
 
   /* Leave the host's session: terminal signals then reach the sandbox only

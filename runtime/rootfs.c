@@ -287,12 +287,18 @@ setup_dev (int rootfd, nb_error_t *err)
     return nb_error_make (err, errno, "open /dev in the rootfs");
   for (size_t i = 0; devices[i]; i++)
     {
-      cleanup_free char *host = NULL, *inside = NULL;
+      char host[32], *inside = host;
       cleanup_close int dest = -1;
-      if (asprintf (&host, "/dev/%s", devices[i]) < 0
-          || asprintf (&inside, "/dev/%s", devices[i]) < 0)
-        return nb_error_make (err, ENOMEM, "devices");
-      dest = rt_open_in_root (rootfd, inside, 'f', err);
+      snprintf (host, sizeof host, "/dev/%s", devices[i]);
+      /* The mount point, made in /dev itself (the walk from the root is
+       * for what already exists there, which may be a symlink). */
+      dest = openat (devfd, devices[i],
+                     O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+                     0644);
+      if (dest < 0 && errno != EEXIST)
+        return nb_error_make (err, errno, "create %s in the rootfs", inside);
+      if (dest < 0)
+        dest = rt_open_in_root (rootfd, inside, 'f', err);
       if (dest < 0)
         return -1;
       if (bind_tree (-1, host, dest, inside, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC,

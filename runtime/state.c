@@ -5,10 +5,12 @@
 #include "runtime/base/json.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,38 +79,110 @@ now_rfc3339 (char *buf, size_t n)
   snprintf (buf, n, "%s.%09ldZ", base, ts.tv_nsec);
 }
 
+/* A JSON string: the few fields nsbox writes are paths and ids, so this
+ * is all the encoder a start needs (jansson's pack and dump are not free,
+ * and every start writes this file). */
+static void
+put_string (FILE *f, const char *s)
+{
+  fputc ('"', f);
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    if (*p == '"' || *p == '\\')
+      fprintf (f, "\\%c", *p);
+    else if (*p < 0x20 || *p == 0x7f)
+      fprintf (f, "\\u%04x", *p);
+    else
+      fputc (*p, f);
+  fputc ('"', f);
+}
+
+/* JSON text is UTF-8: a path that is not cannot be written as a string
+ * (and would not be read back). */
+static bool
+valid_utf8 (const char *s)
+{
+  const unsigned char *p = (const unsigned char *) s;
+
+  while (*p)
+    {
+      int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+              : (*p & 0xf8) == 0xf0 ? 3 : -1;
+      if (n < 0 || (n == 1 && *p < 0xc2))
+        return false;
+      p++;
+      for (; n > 0; n--, p++)
+        if ((*p & 0xc0) != 0x80)
+          return false;
+    }
+  return true;
+}
+
 int
 rt_state_write (const char *dir, const char *id, const char *bundle,
                 pid_t pid, json_t *annotations, const char *cgroup,
-                nb_error_t *err)
+                struct rt_state_stamp *stamp, nb_error_t *err)
 {
   cleanup_free char *path = nb_path_join (dir, "state.json");
-  cleanup_free char *text = NULL;
-  cleanup_json json_t *j = NULL;
+  cleanup_free char *tmp = NULL, *extra = NULL;
   unsigned long long start;
   char created[64];
+  struct stat st;
+  FILE *f;
+  int fd, bad;
 
-  if (path == NULL)
+  if (path == NULL || asprintf (&tmp, "%s.tmp-%d", path, (int) getpid ()) < 0)
     return nb_error_make (err, ENOMEM, "state");
   if (rt_proc_stat (pid, &start, NULL, 0, NULL) < 0)
     return nb_error_make (err, errno, "read the start time of process %d",
                           (int) pid);
+  if (!valid_utf8 (id ? id : "") || !valid_utf8 (bundle ? bundle : "")
+      || (cgroup && !valid_utf8 (cgroup)))
+    return nb_error_make (err, EILSEQ, "state of %s", id ? id : "?");
   now_rfc3339 (created, sizeof created);
-  j = json_pack ("{s:s, s:s, s:i, s:I, s:s, s:s}", "ociVersion", "1.0.2",
-                 "id", id ? id : "", "pid", (int) pid, "start_time",
-                 (json_int_t) start, "bundle", bundle ? bundle : "",
-                 "created", created);
-  if (j == NULL)
+  /* Annotations come only from an OCI bundle; nsbox run has none. */
+  if (json_is_object (annotations) && json_object_size (annotations)
+      && (extra = json_dumps (annotations, JSON_COMPACT)) == NULL)
     return nb_error_make (err, ENOMEM, "state");
-  if (json_is_object (annotations))
-    json_object_set (j, "annotations", annotations);
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+             0600);
+  if (fd < 0)
+    return nb_error_make (err, errno, "create %s", tmp);
+  f = fdopen (fd, "w");
+  if (f == NULL)
+    {
+      close (fd);
+      unlink (tmp);
+      return nb_error_make (err, ENOMEM, "state");
+    }
+  fputs ("{\"ociVersion\": \"1.0.2\", \"id\": ", f);
+  put_string (f, id ? id : "");
+  fprintf (f, ", \"pid\": %d, \"start_time\": %llu, \"bundle\": ", (int) pid,
+           start);
+  put_string (f, bundle ? bundle : "");
+  fprintf (f, ", \"created\": \"%s\"", created);
+  if (extra)
+    fprintf (f, ", \"annotations\": %s", extra);
   if (cgroup)
-    json_object_set_new (j, "cgroup", json_string (cgroup));
-  text = json_dumps (j, JSON_INDENT (2));
-  if (text == NULL)
-    return nb_error_make (err, ENOMEM, "state");
+    {
+      fputs (", \"cgroup\": ", f);
+      put_string (f, cgroup);
+    }
+  fputs ("}\n", f);
   /* Live state: it need not survive a crash (the runtime dir does not). */
-  return nb_write_file_atomic (path, text, strlen (text), 0600, 0, err);
+  bad = fflush (f) != 0 || ferror (f);
+  if (bad || rename (tmp, path) < 0)
+    {
+      int e = errno;
+      fclose (f);
+      unlink (tmp);
+      return nb_error_make (err, e, "write %s", path);
+    }
+  /* Taken after the rename, which changes the file's ctime. */
+  if (stamp && fstat (fd, &st) == 0)
+    *stamp = (struct rt_state_stamp) { .dev = st.st_dev, .ino = st.st_ino,
+                                       .ctime = st.st_ctim };
+  fclose (f);
+  return 0;
 }
 
 static enum rt_status
@@ -253,16 +327,17 @@ rt_state_remove (const char *dir)
 }
 
 void
-rt_state_remove_own (const char *dir, pid_t pid)
+rt_state_remove_own (const char *dir, const struct rt_state_stamp *stamp)
 {
-  cleanup_error nb_error_t err = NULL;
-  struct rt_state st;
+  cleanup_free char *path = nb_path_join (dir, "state.json");
+  struct stat st;
 
-  if (rt_state_read (dir, &st, &err) < 0)
-    return;
-  if (st.pid == pid)
+  /* The very file this start wrote (a later one's rename would have put
+   * another inode there): no need to read it back. */
+  if (path && stat (path, &st) == 0 && st.st_dev == stamp->dev
+      && st.st_ino == stamp->ino && st.st_ctim.tv_sec == stamp->ctime.tv_sec
+      && st.st_ctim.tv_nsec == stamp->ctime.tv_nsec)
     rt_state_remove (dir);
-  rt_state_clear (&st);
 }
 
 int

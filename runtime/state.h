@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "runtime/base/error.h"
 
@@ -40,10 +41,19 @@ struct rt_state
  * process. */
 int rt_proc_stat (pid_t pid, unsigned long long *start, char *comm,
                   size_t comm_size, char *state);
-/* Write DIR/state.json for the init PID. */
+/* Which file a start wrote as its state.json (see rt_state_remove_own). */
+struct rt_state_stamp
+{
+  dev_t dev;
+  ino_t ino;
+  struct timespec ctime;
+};
+
+/* Write DIR/state.json for the init PID; STAMP (may be NULL) says which
+ * file it is. */
 int rt_state_write (const char *dir, const char *id, const char *bundle,
                     pid_t pid, json_t *annotations, const char *cgroup,
-                    nb_error_t *err);
+                    struct rt_state_stamp *stamp, nb_error_t *err);
 /* Read DIR/state.json and derive the status.  A missing record is ENOENT
  * in ERR's errno-style message "no such container". */
 int rt_state_read (const char *dir, struct rt_state *st, nb_error_t *err);
@@ -62,8 +72,8 @@ int rt_state_connect (const char *dir, nb_error_t *err);
 int rt_write_pid_file (const char *path, pid_t pid, nb_error_t *err);
 /* Remove state.json and init.sock from DIR (not DIR itself). */
 void rt_state_remove (const char *dir);
-/* The same only while they are those of the init PID: not a later
- * container's that took the dir over meanwhile. */
-void rt_state_remove_own (const char *dir, pid_t pid);
+/* The same only while state.json is still the file STAMP names: not a
+ * later container's that took the dir over meanwhile. */
+void rt_state_remove_own (const char *dir, const struct rt_state_stamp *stamp);
 
 #endif

@@ -273,3 +273,55 @@ user_image() {
   assert_status 0
   assert_equal "$(find "$LAYERS" -mindepth 1 -maxdepth 1 | wc -l)" 0
 }
+
+# --- an agent without a command of its own: the image's -----------------------------
+
+@test "an agent whose profile names no command runs the image's Entrypoint and Cmd; arguments after -- replace the Cmd; inspect shows the image's labels" {
+  python3 "$BATS_TEST_DIRNAME/../fixtures/set-config.py" "$FIXTURES/oci" "$TEST_DIR/cmdimg" \
+    'Entrypoint=["/bin/echo","from-entrypoint"]' 'Cmd=["default-cmd"]' 'Labels={"org.example.kind":"fixture"}' >/dev/null
+  chmod -R a+rX "$TEST_DIR/cmdimg"
+  run --separate-stderr nsbox_user load -i "$TEST_DIR/cmdimg"
+  assert_status 0
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  as_user sh -c 'printf "%s\n" "$1" >"$2"' sh \
+    '{"description": "the image as it is", "template": "localhost/cmdimg:latest"}' "$TEST_HOME/.config/nsbox/agents/own.json"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" own
+  assert_status 0
+  assert_equal "$output" "from-entrypoint default-cmd"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" own -- given args
+  assert_status 0
+  assert_equal "$output" "from-entrypoint given args"
+  run --separate-stderr nsbox_user inspect ws-own
+  assert_status 0
+  python3 -c 'import json,sys; (s,) = json.loads(sys.argv[1]); assert s["image"]["labels"] == {"org.example.kind": "fixture"}, s["image"]' "$output"
+  # The host has no command of its own to offer.
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" -t host own
+  assert_status 125
+  [[ $stderr == *"agent own: its profile names no command, and only an image has one of its own"* ]] || { _show_run; false; }
+}
+
+@test "an image with neither Entrypoint nor Cmd, run by an agent without a command, is refused with 125 saying so" {
+  python3 "$BATS_TEST_DIRNAME/../fixtures/set-config.py" "$FIXTURES/oci" "$TEST_DIR/bareimg" 'Entrypoint=null' 'Cmd=null' >/dev/null
+  chmod -R a+rX "$TEST_DIR/bareimg"
+  run --separate-stderr nsbox_user load -i "$TEST_DIR/bareimg"
+  assert_status 0
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  as_user sh -c 'printf "%s\n" "$1" >"$2"' sh '{"template": "localhost/bareimg:latest"}' "$TEST_HOME/.config/nsbox/agents/own.json"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" own
+  assert_status 125
+  [[ $stderr == *"has no Entrypoint or Cmd, and the agent's profile no command"* ]] || { _show_run; false; }
+}
+
+@test "a profile's user runs the agent instead of the image's, and a changed one is taken at the next run" {
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  local prof=$TEST_HOME/.config/nsbox/agents/who.json
+  as_user sh -c 'printf "%s\n" "$1" >"$2"' sh '{"command": ["/bin/sh"], "template": "localhost/oci:latest", "user": "agent"}' "$prof"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" who -- -c 'id -u; id -g; echo "$HOME"; touch "$PWD/by-who"'
+  assert_status 0
+  assert_equal "$output" "1000"$'\n'"1000"$'\n'"/home/agent"
+  assert_equal "$(stat -c %u:%g "$WS/by-who")" "$TEST_UID:$TEST_GID"
+  as_user sh -c 'printf "%s\n" "$1" >"$2"' sh '{"command": ["/bin/sh"], "template": "localhost/oci:latest", "user": "0:0"}' "$prof"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" who -- -c 'id -u; id -g'
+  assert_status 0
+  assert_equal "$output" "0"$'\n'"0"
+}

@@ -438,6 +438,33 @@ EOF2
   [[ $stderr == *"bind $base/flip/ws on $base/flip/ws: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
 }
 
+@test "an extra workspace whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] ||
+    skip "needs newuidmap (run only with subordinate ids) as the moment to swap the path, between nsbox's check and its mount"
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  # As above, for `nsbox run AGENT PATH`: flip/docs is checked, evil/docs
+  # (the secret) is swapped in before the mount.
+  local base=$TEST_HOME/race ws=$TEST_HOME/proj
+  mkdir -p "$base/flip/docs" "$base/evil/docs" "$base/bin" "$ws"
+  echo docs >"$base/flip/docs/what"
+  echo SECRET >"$base/evil/docs/what"
+  cat >"$base/bin/newuidmap" <<EOF2
+#!/bin/sh
+[ -L "$base/flip" ] || { mv "$base/flip" "$base/flip.real" && ln -s evil "$base/flip"; }
+exec /usr/bin/newuidmap "\$@"
+EOF2
+  chmod 755 "$base/bin/newuidmap"
+  chown -R "$TEST_UID:$TEST_GID" "$base" "$ws"
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+    "$NSBOX" run -w "$ws" -t localhost/oci:latest shell "$base/flip/docs:ro" -- -c "cat $base/flip/docs/what"
+  [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
+  [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"bind $base/flip/docs on $base/flip/docs: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
+}
+
 @test "--preserve-fds hands on only the descriptors it names: 3 is the agent's, 10 is not" {
   echo "passed on" >"$TEST_DIR/given"
   echo "secret of the caller" >"$TEST_DIR/secret"

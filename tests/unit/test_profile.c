@@ -71,6 +71,24 @@ test_malformed_profiles_are_refused_with_a_reason (void **state)
   expect_bad ("{\"command\": [\"x\"], \"comand\": 1}", "unknown key \"comand\"");
   expect_bad ("{\"command\": [\"x\"], \"env\": {\"A\": 1}}", "env A");
   expect_bad ("{\"command\": [\"x\"], \"env\": {\"A=B\": \"c\"}}", "env A=B");
+  expect_bad ("{\"command\": [\"x\"], \"user\": 1000}", "\"user\" must be");
+  expect_bad ("{\"command\": [\"x\"], \"user\": \"\"}", "\"user\" must be");
+}
+
+static void
+test_a_profile_without_a_command_leaves_it_to_the_image (void **state)
+{
+  (void) state;
+  struct sb_profile *p = NULL;
+  nb_error_t err = NULL;
+
+  assert_int_equal (sb_profile_parse ("{\"template\": \"alpine\"}", "own",
+                                      &p, &err),
+                    0);
+  assert_non_null (p->command);
+  assert_null (p->command[0]);
+  assert_string_equal (p->template_name, "alpine");
+  sb_profile_free (p);
 }
 
 static void
@@ -108,6 +126,7 @@ main (void)
         test_the_built_in_shell_profile_runs_bin_sh_on_the_host_template),
     cmocka_unit_test (test_an_unknown_agent_is_an_error_naming_it),
     cmocka_unit_test (test_malformed_profiles_are_refused_with_a_reason),
+    cmocka_unit_test (test_a_profile_without_a_command_leaves_it_to_the_image),
     cmocka_unit_test (test_a_user_profile_overrides_the_built_in_one),
   };
   return cmocka_run_group_tests_name ("profile", tests, NULL, NULL);
