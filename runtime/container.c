@@ -9,6 +9,7 @@
 #include "runtime/process.h"
 #include "runtime/sync.h"
 #include "runtime/terminal.h"
+#include "runtime/userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,8 +53,23 @@ kill_and_reap (pid_t pid)
     ;
 }
 
+/* Say why the kernel refused the sandbox's user namespace (AT_UNSHARE: at
+ * the clone; else at the id maps) and what to change, as doctor does. */
 static int
-clone_error (int e, nb_error_t *err)
+userns_hints (int e, bool at_unshare, nb_error_t *err)
+{
+  struct rt_userns_why why;
+
+  rt_userns_explain (e, at_unshare, &why);
+  if (why.cause[0])
+    nb_error_hint (err, "refused because %s", why.cause);
+  for (int i = 0; i < why.n_hints; i++)
+    nb_error_hint (err, "%s", why.hints[i]);
+  return -1;
+}
+
+static int
+clone_error (int e, int flags, nb_error_t *err)
 {
   nb_error_make (err, e, "create the sandbox's namespaces");
   /* Inside an nsbox sandbox without --allow-nested, its seccomp profile
@@ -63,9 +79,10 @@ clone_error (int e, nb_error_t *err)
                                "it with --allow-nested to run sandboxes in "
                                "it",
                           getenv ("NSBOX_SANDBOX"));
-  if (e == EPERM || e == ENOSPC || e == EACCES)
-    return nb_error_hint (err, "unprivileged user namespaces may be "
-                               "disabled here: run 'nsbox doctor'");
+  if ((flags & CLONE_NEWUSER)
+      && (e == EPERM || e == ENOSPC || e == EACCES || e == EINVAL
+          || e == ENOSYS))
+    return userns_hints (e, true, err);
   return -1;
 }
 
@@ -173,7 +190,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   if (l->pid < 0)
     {
       rt_cgroup_remove (&l->cg);
-      return clone_error (errno, err);
+      return clone_error (errno, spec->clone_flags, err);
     }
   if (l->pid == 0)
     {
@@ -189,8 +206,10 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
                          spec->gid_maps, spec->n_gid_maps, err)
              < 0)
     {
+      int e = (*err)->errno_val;
       kill_and_reap (l->pid);
-      return nb_error_wrap (err, "map ids into the sandbox");
+      nb_error_wrap (err, "map ids into the sandbox");
+      return e == EPERM ? userns_hints (e, false, err) : -1;
     }
   /* Recorded before it goes on: from here a killed nsbox leaves a state
    * whose init is gone, which every command reads as stopped. */
