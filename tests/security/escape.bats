@@ -453,3 +453,64 @@ EOF2
   assert_status 125
   [[ $stderr == *"--preserve-fds 1: descriptor 3 is not open"* ]] || { _show_run; false; }
 }
+
+# --- the agent's state volume ---------------------------------------------------
+
+# state_profile NAME TEMPLATE STATE-JSON-ARRAY: the user's agent profile NAME.
+state_profile() {
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  as_user sh -c 'printf "%s\n" "$2" >"$1"' sh "$TEST_HOME/.config/nsbox/agents/$1.json" \
+    "{\"command\": [\"/bin/sh\"], \"template\": \"$2\", \"state\": $3}"
+}
+
+@test "a symlink the agent leaves in its state volume is not followed by the next run: nothing is made or mounted in the user's ~/.ssh" {
+  # The agent has ~/.keeper (its volume) read-write; the profile also keeps
+  # ~/.keeper/inner/deep, which the next run makes and mounts from the
+  # volume.  The agent swaps inner for a symlink to the user's ~/.ssh on the
+  # host.  (The mount itself would also be refused at its destination,
+  # inside ~/.keeper: what this proves is that nothing is followed before.)
+  state_profile keeper host '["~/.keeper", "~/.keeper/inner/deep"]'
+  as_user mkdir -m 700 "$TEST_HOME/.ssh"
+  as_user sh -c 'echo PRIVATE KEY >"$1/.ssh/id_ed25519"' sh "$TEST_HOME"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'echo ok >~/.keeper/inner/mine'
+  assert_status 0
+  local vol=$TEST_HOME/.local/share/nsbox/volumes/keeper-data/.keeper
+  [[ -d $vol/inner/deep ]] || { echo "no $vol/inner/deep: the test shows nothing" >&2; false; }
+  # What the agent does (from outside here: inside, deep is a mount point).
+  as_user sh -c 'rm -r "$1/inner" && ln -s "$2/.ssh" "$1/inner"' sh "$vol" "$TEST_HOME"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'cat ~/.keeper/inner/id_ed25519'
+  [[ $output != *"PRIVATE KEY"* ]] || { echo "the user's ~/.ssh was mounted: $output" >&2; false; }
+  assert_status 125
+  # Nothing was made in the user's ~/.ssh.
+  assert_equal "$(ls -A "$TEST_HOME/.ssh")" id_ed25519
+  [[ $stderr == *"agent keeper: state ~/.keeper/inner/deep: volume $TEST_HOME/.local/share/nsbox/volumes/keeper-data: open .keeper/inner/deep: Too many levels of symbolic links"* ]] || { _show_run; false; }
+  [[ $stderr == *"hint: a symlink or a file is where the agent's state folder should be (inner): not followed"* ]] || { _show_run; false; }
+}
+
+@test "a state volume whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] ||
+    skip "needs newuidmap (run only with subordinate ids) as the moment to swap the path, between nsbox's check and its mount"
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  state_profile keeper localhost/oci:latest '["~/.keeper"]'
+  local vols=$TEST_HOME/.local/share/nsbox/volumes base=$TEST_HOME/race
+  # A first run makes the volume; evil holds what the swap points to.
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'echo mine >~/.keeper/what'
+  assert_status 0
+  mkdir -p "$base/bin" "$base/evil/.keeper"
+  echo SECRET >"$base/evil/.keeper/what"
+  cat >"$base/bin/newuidmap" <<EOF2
+#!/bin/sh
+[ -L "$vols/keeper-data" ] || { mv "$vols/keeper-data" "$vols/keeper-data.real" && ln -s "$base/evil" "$vols/keeper-data"; }
+exec /usr/bin/newuidmap "\$@"
+EOF2
+  chmod 755 "$base/bin/newuidmap"
+  chown -R "$TEST_UID:$TEST_GID" "$base"
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+    "$NSBOX" run -w "$WS" keeper -- -c 'cat ~/.keeper/what'
+  [[ -L $vols/keeper-data ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
+  [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"bind $vols/keeper-data/.keeper on /root/.keeper: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
+}
