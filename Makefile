@@ -179,7 +179,7 @@ objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS)
 FUZZ_CC ?= $(shell command -v clang-14 || command -v clang)
 FUZZ_SECONDS ?= 60
 FUZZ_USER ?= nsbox-test
-FUZZ_HARNESSES := archive layout
+FUZZ_HARNESSES := archive layout json
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=gnu17 -Wall -Wextra -I. -DNSBOX_VERSION=\"$(VERSION)\" \
