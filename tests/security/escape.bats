@@ -514,3 +514,100 @@ EOF2
   assert_status 125
   [[ $stderr == *"bind $vols/keeper-data/.keeper on /root/.keeper: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
 }
+
+# --- host processes, file systems, devices, network -------------------------------
+
+@test "a host process cannot be signalled, ptraced or entered by its pid: ESRCH, ESRCH, no /proc entry" {
+  # A process of the user's own on the host: same uid, so only the pid
+  # namespace stands between the agent and it.
+  as_user_bg "$TEST_DIR/victim.out" sleep 60
+  local pid=$BG_PID
+  kill -0 "$pid"
+  in_sandbox -- "./probe kill $pid; ./probe ptrace $pid; ls /proc/$pid/root/ 2>&1 | head -n 1"
+  assert_status 0
+  assert_equal "${lines[0]}" ESRCH
+  assert_equal "${lines[1]}" ESRCH
+  [[ ${lines[2]} == *"/proc/$pid/root/"*"No such file or directory" ]] || { _show_run; false; }
+  kill -0 "$pid"
+}
+
+@test "proc, sysfs and a tmpfs cannot be mounted, with real arguments: EPERM" {
+  in_sandbox -- 'mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe mount-fs sysfs /tmp/m; ./probe mount-fs tmpfs /tmp/m'
+  assert_status 0
+  assert_equal "$output" $'EPERM\nEPERM\nEPERM'
+}
+
+@test "device nodes beyond the minimal set are absent: no disk, /dev/mem, kvm, vsock or fuse" {
+  # Each file is stat'ed: find's -type reads the directory's entry, which
+  # for a bind-mounted node is the placeholder file's type.
+  in_sandbox -- 'for f in $(find /dev ! -type d ! -type l); do { [ -c "$f" ] || [ -b "$f" ]; } && echo "$f"; done | sort; for d in sda vda mem kmem port kvm vsock fuse net/tun; do [ -e /dev/$d ] && echo "present /dev/$d"; done; true'
+  assert_status 0
+  assert_equal "$output" "$(printf '%s\n' /dev/full /dev/null /dev/pts/ptmx /dev/random /dev/tty /dev/urandom /dev/zero)"
+}
+
+@test "with the network none there is no route out: a connection to an outside address fails with ENETUNREACH" {
+  # 192.0.2.1 (TEST-NET-1): no namespace serves it; outside a sandbox it
+  # would leave through the host's gateway.
+  in_sandbox -- './probe connect 192.0.2.1 80; ./probe connect 10.0.2.2 53'
+  assert_status 0
+  assert_equal "$output" $'ENETUNREACH\nENETUNREACH'
+}
+
+@test "a setuid-root binary of the host gains nothing in the host template: it runs with the agent's ids" {
+  ((EUID == 0)) || skip "needs root to put a setuid-root binary in a host folder the host template shows (/opt)"
+  local dir
+  dir=$(mktemp -d /opt/nsbox-suid.XXXXXX)
+  cleanup_later "$dir"
+  chmod 755 "$dir"
+  cp "$PROBE" "$dir/probe"
+  chown root:root "$dir/probe"
+  chmod 4755 "$dir/probe"
+  # Outside, it would run as root: the test shows something.
+  run setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --clear-groups "$dir/probe" ids
+  assert_equal "$output" "$TEST_UID 0"
+  in_sandbox -- "$dir/probe ids; grep NoNewPrivs /proc/self/status"
+  assert_status 0
+  assert_equal "${lines[0]}" "$TEST_UID $TEST_UID"
+  [[ ${lines[1]} == "NoNewPrivs:"*1 ]] || { _show_run; false; }
+}
+
+# --- symlinks and '..' in the workspace and in -v sources -------------------------
+
+@test "a symlink and '..' in the workspace lead to the sandbox's files, not the host's" {
+  # The user's home on the host holds a secret beside the workspace.
+  as_user sh -c 'echo SECRET >"$1/secret"; mkdir -p "$1/.ssh"; echo KEY >"$1/.ssh/id"' sh "$TEST_HOME"
+  as_user ln -s "$TEST_HOME/.ssh/id" "$WS/key"
+  as_user ln -s ../secret "$WS/up"
+  in_sandbox -- "cat key 2>&1; cat up 2>&1; cat ../secret 2>&1; cat $WS/../../home/secret 2>&1; true"
+  assert_status 0
+  [[ $output != *SECRET* && $output != *KEY* ]] || { _show_run; false; }
+  assert_equal "${#lines[@]}" 4
+  for l in "${lines[@]}"; do
+    [[ $l == *"No such file or directory" ]] || { _show_run; false; }
+  done
+}
+
+@test "a -v source whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] ||
+    skip "needs newuidmap (run only with subordinate ids) as the moment to swap the path, between nsbox's check and its mount"
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  local base=$TEST_HOME/vrace
+  mkdir -p "$base/flip/data" "$base/evil/data" "$base/bin"
+  echo mine >"$base/flip/data/what"
+  echo SECRET >"$base/evil/data/what"
+  cat >"$base/bin/newuidmap" <<EOF2
+#!/bin/sh
+[ -L "$base/flip" ] || { mv "$base/flip" "$base/flip.real" && ln -s evil "$base/flip"; }
+exec /usr/bin/newuidmap "\$@"
+EOF2
+  chmod 755 "$base/bin/newuidmap"
+  chown -R "$TEST_UID:$TEST_GID" "$base"
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+    "$NSBOX" run -w "$WS" -v "$base/flip/data:/data" -t localhost/oci:latest shell -- -c 'cat /data/what'
+  [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
+  [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"bind $base/flip/data on /data: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
+}
