@@ -150,12 +150,13 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
         const sigset_t *agent_mask, int sigfd, struct launch *l,
         nb_error_t *err)
 {
-  cleanup_close int parent = -1, child = -1, listen_fd = -1;
+  cleanup_close int parent = -1, child = -1, listen_fd = -1, mnt_ns = -1;
   cleanup_seccomp struct rt_seccomp seccomp = { 0 };
   cleanup_free char *hook_state = NULL;
   struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
                              .detach = o->detach,
-                             .wait_start = o->wait_start };
+                             .wait_start = o->wait_start,
+                             .mnt_ns_fd = -1 };
   int fds[2];
 
   l->pidfd = l->master = -1;
@@ -174,6 +175,16 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
 
   if (join_namespaces (spec, err) < 0)
     return -1;
+  /* Opened here, where the path means what the caller meant; init enters
+   * it once its user namespace is set up. */
+  if (spec->mnt_join_path)
+    {
+      mnt_ns = open (spec->mnt_join_path, O_RDONLY | O_CLOEXEC);
+      if (mnt_ns < 0)
+        return nb_error_make (err, errno, "join the mount namespace at %s",
+                              spec->mnt_join_path);
+      io.mnt_ns_fd = mnt_ns;
+    }
   l->cg.fd = -1;
   if (o->limits && rt_cgroup_any (o->limits)
       && rt_cgroup_create (o->cgroup_name ? o->cgroup_name : "nsbox",

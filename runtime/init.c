@@ -268,7 +268,11 @@ open_namespaces (struct init *in, nb_error_t *err)
             & rt_ns_order[i].flag))
         continue;
       snprintf (path, sizeof path, "/proc/self/ns/%s", rt_ns_order[i].name);
-      fd = open (path, O_RDONLY | O_CLOEXEC);
+      /* The mount namespace is entered after this: the one to join. */
+      if (rt_ns_order[i].flag == CLONE_NEWNS && in->o->mnt_ns_fd >= 0)
+        fd = fcntl (in->o->mnt_ns_fd, F_DUPFD_CLOEXEC, 3);
+      else
+        fd = open (path, O_RDONLY | O_CLOEXEC);
       if (fd < 0)
         return nb_error_make (err, errno, "open %s", path);
       in->ns_fds[in->n_ns++] = fd;
@@ -464,11 +468,17 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     fail (sock, &err);
   if (msg.text[0])
     memcpy (hook_state, msg.text, sizeof hook_state);
-  if (rt_rootfs_setup (spec,
-                       rt_hooks_any (spec->hooks, "createContainer")
-                           ? create_container_hooks
-                           : NULL,
-                       (void *) spec, &err)
+  if ((o->mnt_ns_fd >= 0
+           ? rt_rootfs_join (spec, o->mnt_ns_fd,
+                             rt_hooks_any (spec->hooks, "createContainer")
+                                 ? create_container_hooks
+                                 : NULL,
+                             (void *) spec, &err)
+           : rt_rootfs_setup (spec,
+                              rt_hooks_any (spec->hooks, "createContainer")
+                                  ? create_container_hooks
+                                  : NULL,
+                              (void *) spec, &err))
       < 0)
     fail (sock, &err);
   if (spec->terminal

@@ -621,3 +621,40 @@ rt_rootfs_setup (const struct rt_spec *spec,
     return nb_error_make (err, errno, "chdir to %s", spec->cwd);
   return 0;
 }
+
+/* A mount namespace given by path is someone else's tree, already set up
+ * (another container's, a pod's): the container takes it as it is.  Its
+ * root, mounts, masked paths, devices and sysctls were made by whoever made
+ * the namespace; setting ours up there would change theirs, and
+ * pivot_root would move every process of the namespace whose root is the
+ * old one -- the other container's too (runc's issue #1700 shows where
+ * running the set-up there leads).  setns sets our root and cwd to the
+ * namespace's root. */
+int
+rt_rootfs_join (const struct rt_spec *spec, int mnt_fd,
+                int (*before_pivot) (void *arg, nb_error_t *err), void *arg,
+                nb_error_t *err)
+{
+  if (setns (mnt_fd, CLONE_NEWNS) < 0)
+    {
+      int e = errno;
+      nb_error_make (err, e, "join the mount namespace at %s",
+                     spec->mnt_join_path);
+      if (e == EPERM)
+        return nb_error_hint (err, "the kernel lets a process join a mount "
+                                   "namespace only with CAP_SYS_ADMIN in "
+                                   "the user namespace that owns it: join "
+                                   "that user namespace too (its "
+                                   "/proc/PID/ns/user), with no new one");
+      if (e == EINVAL)
+        return nb_error_hint (err, "it is not a mount namespace");
+      return -1;
+    }
+  if (before_pivot && before_pivot (arg, err) < 0)
+    return -1;
+  if (chdir ("/") < 0)
+    return nb_error_make (err, errno, "chdir /");
+  if (chdir (spec->cwd) < 0)
+    return nb_error_make (err, errno, "chdir to %s", spec->cwd);
+  return 0;
+}

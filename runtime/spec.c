@@ -240,22 +240,25 @@ parse_namespaces (json_t *arr, struct rt_spec *s, nb_error_t *err)
                             type ? type : "(none)");
     if (get_str (j, "path"))
       {
-        /* Joined from outside before the clone.  A mount namespace is
-         * not: the container's root would be set up -- and pivoted to --
-         * inside a namespace that is someone else's. */
+        /* Joined from outside before the clone; a mount namespace by
+         * init, after it (see rt_rootfs_join). */
         int flag = ns_types[k].flag;
-        if (flag == CLONE_NEWNS)
-          return nb_error_make (err, ENOTSUP,
-                                "config.json: joining the %s namespace at %s",
-                                type, get_str (j, "path"));
-        if (s->join_flags & flag)
+        if ((s->join_flags | s->clone_flags) & flag)
           return nb_error_make (err, 0, "config.json: the %s namespace is "
                                         "listed twice", type);
+        s->join_flags |= flag;
+        if (flag == CLONE_NEWNS)
+          {
+            s->mnt_join_path = get_str (j, "path");
+            continue;
+          }
         s->joins[s->n_joins].flag = flag;
         s->joins[s->n_joins++].path = get_str (j, "path");
-        s->join_flags |= flag;
         continue;
       }
+    if ((s->join_flags | s->clone_flags) & ns_types[k].flag)
+      return nb_error_make (err, 0, "config.json: the %s namespace is "
+                                    "listed twice", type);
     s->clone_flags |= ns_types[k].flag;
   }
   return 0;

@@ -358,8 +358,6 @@ path, netns, kind = sys.argv[1:]
 c = json.load(open(path))
 ns = [n for n in c["linux"]["namespaces"] if n["type"] not in ("user", "network", kind)]
 ns.append({"type": "network", "path": netns})
-if kind == "mount":
-    ns.append({"type": "mount", "path": netns.replace("/net", "/mnt")})
 c["linux"]["namespaces"] = ns
 c["linux"].pop("uidMappings", None); c["linux"].pop("gidMappings", None)
 json.dump(c, open(path, "w"))
@@ -374,12 +372,108 @@ EOF2
     unshare -Ur sh "$U/join.sh" none
   assert_status 0
   assert_output_has 203.0.113.7
-  # A mount namespace by path is not joined: refused, said so.
-  rm -f "$U/ready"
-  run --separate-stderr as_user env U="$U" B="$TEST_DIR/b" NSBOX="$NSBOX" ROOT="$ROOT" \
-    unshare -Ur sh "$U/join.sh" mount
+}
+
+# join_mnt_bundle CONFIG PID [user]: CONFIG joins the mount namespace of
+# process PID (and with "user", its user namespace, with no mappings).
+join_mnt_bundle() {
+  python3 - "$1" "/proc/$2/ns" "${3-}" <<'PY'
+import json, sys
+path, ns, user = sys.argv[1:]
+c = json.load(open(path))
+drop = ("mount", "user") if user else ("mount",)
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] not in drop]
+c["linux"]["namespaces"].append({"type": "mount", "path": ns + "/mnt"})
+if user:
+    c["linux"]["namespaces"].append({"type": "user", "path": ns + "/user"})
+    c["linux"].pop("uidMappings"); c["linux"].pop("gidMappings")
+json.dump(c, open(path, "w"))
+PY
+}
+
+# The first container's process (its init, nsbox's, is not dumpable: only
+# root may open its /proc/PID/ns; the process it runs may be).
+container_process() {
+  local init
+  init=$(state_field "$1" pid)
+  pgrep -P "$init" | head -n 1
+}
+
+@test "a mount namespace given by path is joined (rootless, with its user namespace): the second container sees the first one's tree, which keeps its root" {
+  make_bundle "$TEST_DIR/b1" 'echo first >/dev/shm/mark; echo up >/out/up; sleep 30'
+  make_bundle "$TEST_DIR/b2" 'cat /dev/shm/mark; test -e /only-b2 && echo own-root; echo second >/dev/shm/mark2; id -u'
+  touch "$TEST_DIR/b2/rootfs/only-b2"
+  oci_bg create -b "$TEST_DIR/b1" m1
+  oci start m1
+  wait_for_output "$OUT/up" up 10
+  local pid
+  pid=$(container_process m1)
+  [[ -n $pid ]] || { echo "no process in m1" >&2; false; }
+  join_mnt_bundle "$TEST_DIR/b2/config.json" "$pid" user
+  run --separate-stderr oci run -b "$TEST_DIR/b2" m2
+  assert_status 0
+  # The first one's files, not the second bundle's root; root there is the
+  # user, as in the first.
+  assert_equal "$output" $'first\n0'
+  # The first container still runs in its own root and sees what the
+  # second wrote.
+  run --separate-stderr oci exec m1 sh -c 'cat /dev/shm/mark2; test -e /only-b2 || echo same-root'
+  assert_status 0
+  assert_equal "$output" $'second\nsame-root'
+  assert_equal "$(state_field m1 status)" running
+}
+
+@test "rootless, the kernel refuses a mount namespace whose user namespace is not joined too: said, with what to do" {
+  make_bundle "$TEST_DIR/b1" 'echo up >/out/up; sleep 30'
+  make_bundle "$TEST_DIR/b2" 'echo joined'
+  oci_bg create -b "$TEST_DIR/b1" m1
+  oci start m1
+  wait_for_output "$OUT/up" up 10
+  join_mnt_bundle "$TEST_DIR/b2/config.json" "$(container_process m1)"
+  run --separate-stderr oci run -b "$TEST_DIR/b2" m2
   assert_status 125
-  [[ $stderr == *"joining the mount namespace at /proc/"*"/ns/mnt: Operation not supported"* ]] || { _show_run; false; }
+  [[ $output != *joined* ]] || { _show_run; false; }
+  [[ $stderr == *"join the mount namespace at /proc/"*"/ns/mnt: Operation not permitted"* ]] || { _show_run; false; }
+  [[ $stderr == *"only with CAP_SYS_ADMIN in the user namespace that owns it: join that user namespace too"* ]] || { _show_run; false; }
+  # A namespace listed twice is a contradiction.
+  python3 - "$TEST_DIR/b2/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["linux"]["namespaces"].append({"type": "mount"})
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b2" m3
+  assert_status 125
+  [[ $stderr == *"config.json: the mount namespace is listed twice"* ]] || { _show_run; false; }
+}
+
+@test "as root, a mount namespace given by path is joined: the second container sees the first one's tree" {
+  ((EUID == 0)) || skip "needs root: the root rows of the OCI suite"
+  local b c rs=$TEST_DIR/root-state
+  for b in "$TEST_DIR/r1" "$TEST_DIR/r2"; do
+    mkdir -p "$b/rootfs/bin"
+    cp /bin/busybox "$b/rootfs/bin/"
+    for c in sh cat sleep test echo; do ln -sf busybox "$b/rootfs/bin/$c"; done
+    (cd "$b" && "$NSBOX" oci spec)
+  done
+  touch "$TEST_DIR/r2/rootfs/only-r2"
+  python3 - "$TEST_DIR/r1/config.json" 'echo first >/dev/shm/mark; exec sleep 30' \
+    "$TEST_DIR/r2/config.json" 'cat /dev/shm/mark; test -e /only-r2 && echo own-root; true' <<'PY'
+import json, sys
+for path, script in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    c = json.load(open(path))
+    c["process"].update(terminal=False, args=["sh", "-c", script])
+    json.dump(c, open(path, "w"))
+PY
+  timeout 30 "$NSBOX" oci --root "$rs" run -d -b "$TEST_DIR/r1" rm1 </dev/null >/dev/null 2>&1
+  local pid
+  pid=$(timeout 10 "$NSBOX" oci --root "$rs" state rm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+  sleep 0.3
+  # As root even init's namespace is open to the runtime.
+  join_mnt_bundle "$TEST_DIR/r2/config.json" "$pid"
+  run --separate-stderr timeout 60 "$NSBOX" oci --root "$rs" run -b "$TEST_DIR/r2" rm2
+  timeout 10 "$NSBOX" oci --root "$rs" delete --force rm1 >/dev/null 2>&1 || true
+  assert_status 0
+  assert_equal "$output" first
 }
 
 @test "a cgroup mount shows the host's cgroups read-only (this host is not pure cgroup v2)" {
