@@ -159,6 +159,55 @@ PY
   assert_equal "$(ls "$ROOT")" ""
 }
 
+@test "delete refuses a created container too, which stays created; killed, it deletes" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran'
+  oci_bg create -b "$TEST_DIR/b" c1
+  run --separate-stderr oci delete c1
+  assert_status 125
+  [[ $stderr == *"delete c1: it is created"* ]] || { _show_run; false; }
+  assert_equal "$(state_field c1 status)" created
+  oci kill c1 KILL
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  run --separate-stderr oci delete c1
+  assert_status 0
+  assert_equal "$(ls "$ROOT")" ""
+  [[ ! -e $OUT/ran ]]
+}
+
+@test "a stopped container cannot be started again: it is stopped, not created" {
+  make_bundle "$TEST_DIR/b" 'echo ran >>/out/ran'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(state_field c1 status)" stopped
+  run --separate-stderr oci start c1
+  assert_status 125
+  [[ $stderr == *"start c1: it is stopped, not created"* ]] || { _show_run; false; }
+  assert_equal "$(cat "$OUT/ran")" ran
+}
+
+@test "kill without a signal sends SIGTERM; the signal asked for is the one the process gets" {
+  make_bundle "$TEST_DIR/b" 'trap "echo USR1 >>/out/sig" USR1; trap "echo TERM >>/out/sig; exit 0" TERM; echo up >/out/up; while :; do sleep 0.1; done'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  wait_for_output "$OUT/up" up 10
+  oci kill c1 10
+  wait_for_output "$OUT/sig" USR1 10
+  oci kill c1
+  wait_for_output "$OUT/sig" TERM 10
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(cat "$OUT/sig")" $'USR1\nTERM'
+}
+
+@test "the pid file is written before create returns, also given relative to the cwd; run -d writes one too" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  (cd "$U" && oci create -b "$TEST_DIR/b" --pid-file rel.pid c1 </dev/null >>"$U/bg.out" 2>&1)
+  assert_equal "$(cat "$U/rel.pid")" "$(state_field c1 pid)"
+  oci_bg run -d -b "$TEST_DIR/b" --pid-file "$U/run.pid" c2
+  assert_equal "$(cat "$U/run.pid")" "$(state_field c2 pid)"
+  [[ $(cat "/proc/$(cat "$U/run.pid")/comm") == nsbox-init ]]
+}
+
 @test "errors for ids: unknown, already existing, not a valid name" {
   make_bundle "$TEST_DIR/b" 'sleep 30'
   local verb
@@ -573,6 +622,36 @@ log_hook() {
   assert_equal "$output" ran
   [[ $stderr == *"warning: hooks.poststart[0] /bin/sh: exit status 5"* ]] || { _show_run; false; }
   [[ $stderr == *"warning: hooks.poststop[0] /bin/sh: exit status 6"* ]] || { _show_run; false; }
+}
+
+@test "prestart hooks run first, in the runtime's namespaces, with the state; hooks of a kind run in order" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  add_hooks "$TEST_DIR/b/config.json" "$(log_hook prestart "$OUT/log")" \
+    "prestart:/bin/sh:readlink /proc/self/ns/mnt >>$OUT/log" \
+    "$(log_hook createRuntime "$OUT/log")"
+  oci_bg create -b "$TEST_DIR/b" p1
+  run cat "$OUT/log"
+  assert_equal "${lines[0]}" 'prestart "id":"p1" "status":"creating" '
+  # The runtime's mount namespace, not the container's.
+  assert_equal "${lines[1]}" "$(readlink /proc/self/ns/mnt)"
+  assert_equal "${lines[2]}" 'createRuntime "id":"p1" "status":"creating" '
+  assert_equal "${#lines[@]}" 3
+}
+
+@test "a failing prestart hook fails create naming it: no later hook runs, no container is left" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran'
+  add_hooks "$TEST_DIR/b/config.json" "prestart:/bin/sh:echo first >>$OUT/log" \
+    'prestart:/bin/sh:exit 5' "prestart:/bin/sh:echo third >>$OUT/log" \
+    "$(log_hook createRuntime "$OUT/log")" "$(log_hook poststop "$OUT/log")"
+  run --separate-stderr oci create -b "$TEST_DIR/b" p2
+  assert_status 125
+  [[ $stderr == *"hooks.prestart[1] /bin/sh: exit status 5"* ]] || { _show_run; false; }
+  assert_equal "$(cat "$OUT/log")" first
+  [[ ! -e $ROOT/p2 ]]
+  [[ ! -e $OUT/ran ]]
+  run --separate-stderr oci state p2
+  assert_status 125
+  [[ $stderr == *"container p2 does not exist"* ]] || { _show_run; false; }
 }
 
 @test "a malformed hook is refused before anything is created" {
