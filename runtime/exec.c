@@ -8,6 +8,7 @@
 #include "runtime/base/fs.h"
 #include "runtime/init.h"
 #include "runtime/process.h"
+#include "runtime/rootfs.h"
 #include "runtime/sync.h"
 #include "runtime/terminal.h"
 
@@ -35,9 +36,8 @@ process_main (const struct rt_spec *spec, int sock, const sigset_t *mask,
 
   /* Resolved inside the container, from its root: nothing of the host's
    * file system is reachable from here (the CVE-2024-21626 class). */
-  if (chdir (spec->cwd) < 0)
+  if (rt_chdir_in_root (spec->cwd, &err) < 0)
     {
-      nb_error_make (&err, errno, "chdir to %s", spec->cwd);
       rt_sync_send_error (sock, &err);
       _exit (NB_EXIT_FAILED);
     }

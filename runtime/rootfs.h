@@ -20,6 +20,12 @@ int rt_rootfs_join (const struct rt_spec *spec, int mnt_fd,
                     int (*before_pivot) (void *arg, nb_error_t *err),
                     void *arg, nb_error_t *err);
 
+/* Make CWD (resolved as if "/" were the root, no /proc magic link
+ * followed) the working directory, and check that it is under the root:
+ * a descriptor nsbox's caller left open must not become a way out (the
+ * CVE-2024-21626 class). */
+int rt_chdir_in_root (const char *cwd, nb_error_t *err);
+
 /* Open PATH (absolute, resolved as if ROOTFD were "/", so symlinks in a
  * hostile rootfs cannot lead outside it) as an O_PATH fd.  With CREATE set,
  * missing parents are made as directories and the last component as a

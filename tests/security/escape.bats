@@ -611,3 +611,43 @@ EOF2
   assert_status 125
   [[ $stderr == *"bind $base/flip/data on /data: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
 }
+
+# --- the working directory (the CVE-2024-21626 class) -----------------------------
+
+@test "a working directory through a descriptor the caller left open (/proc/self/fd/7) is refused, not followed out of the root" {
+  # runc's CVE-2024-21626: process.cwd /proc/self/fd/N, N a directory fd
+  # the runtime holds, puts the process in the host's tree.  Here the
+  # caller (an engine) has fd 7 open on a host folder with a secret.
+  local b=$TEST_DIR/b c
+  mkdir -p "$b/rootfs/bin" "$TEST_DIR/hostdir"
+  echo HOSTSECRET >"$TEST_DIR/hostdir/s"
+  cp /bin/busybox "$b/rootfs/bin/"
+  for c in sh cat; do ln -sf busybox "$b/rootfs/bin/$c"; done
+  chown -R "$TEST_UID:$TEST_GID" "$b" "$TEST_DIR/hostdir"
+  (cd "$b" && as_user "$NSBOX" oci spec --rootless)
+  python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].update(terminal=False, args=["sh", "-c", "cat s"], cwd="/proc/self/fd/7")
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr as_user bash -c 'exec 7<"$1"; exec "$2" oci --root "$3" run -b "$4" cwd1' \
+    bash "$TEST_DIR/hostdir" "$NSBOX" "$TEST_HOME/oci-root" "$b"
+  [[ $output != *HOSTSECRET* ]] || { echo "the process ran in the host's folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"chdir to /proc/self/fd/7: Too many levels of symbolic links"* ]] || { _show_run; false; }
+  [[ $stderr == *"hint: a /proc magic link (such as /proc/self/fd/N) is not followed to the working directory"* ]] || { _show_run; false; }
+}
+
+@test "nsbox exec -w through a descriptor the caller left open is refused too" {
+  echo HOSTSECRET >"$TEST_DIR/s"
+  chown "$TEST_UID:$TEST_GID" "$TEST_DIR/s"
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" shell -- -c 'sleep 60'
+  assert_status 0
+  run --separate-stderr as_user bash -c 'exec 7<"$1"; exec "$2" exec -w /proc/self/fd/7 ws-shell cat s' \
+    bash "$TEST_DIR" "$NSBOX"
+  as_user "$NSBOX" stop -t 1 ws-shell >/dev/null 2>&1 || true
+  [[ $output != *HOSTSECRET* ]] || { echo "the process ran in the host's folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"chdir to /proc/self/fd/7: Too many levels of symbolic links"* ]] || { _show_run; false; }
+}
