@@ -651,3 +651,22 @@ PY
   assert_status 125
   [[ $stderr == *"chdir to /proc/self/fd/7: Too many levels of symbolic links"* ]] || { _show_run; false; }
 }
+
+# --- as root in the sandbox ---------------------------------------------------------
+
+@test "root in an image sandbox, with its capabilities, is refused as the agent is: modules, mounts, keyrings, bpf, nested namespaces, init, /proc/sys" {
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  # The image has no user: its processes run as root (uid 0) inside.
+  in_sandbox -t localhost/oci:latest -- 'id -u; grep ^CapEff /proc/self/status;
+    for c in finit_module delete_module keyctl bpf unshare-user; do ./probe syscall $c; done
+    mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe ptrace 1; ./probe open-write /proc/1/exe
+    echo x 2>&1 >/proc/sys/kernel/hostname; true'
+  assert_status 0
+  assert_equal "${lines[0]}" 0
+  # Root there has capabilities (the Docker-like set), which is the point.
+  [[ ${lines[1]} != *"0000000000000000" ]] || { _show_run; false; }
+  assert_equal "$(printf '%s\n' "${lines[@]:2:8}")" "$(printf '%s\n' EPERM EPERM EPERM EPERM EPERM EPERM EPERM EACCES)"
+  [[ ${lines[10]} == *"Read-only file system"* ]] || { _show_run; false; }
+}
