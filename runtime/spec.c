@@ -552,6 +552,18 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
     return nb_error_make (err, 0,
                           "config.json: a user namespace needs uidMappings "
                           "and gidMappings");
+  /* The root is set up -- private propagation, binds, pivot_root -- in
+   * the container's mount namespace.  In the caller's, pivot_root would
+   * move the root of every process there (as root: the host's). */
+  if (!((s->clone_flags | s->join_flags) & CLONE_NEWNS))
+    {
+      nb_error_make (err, 0, "config.json: no mount namespace in "
+                             "linux.namespaces: the container's root is set "
+                             "up in a mount namespace of its own, or in one "
+                             "given by path");
+      return nb_error_hint (err, "add {\"type\": \"mount\"} to "
+                                 "linux.namespaces");
+    }
   if (str_array (json_object_get (linux_, "maskedPaths"), "maskedPaths",
                  &s->masked_paths, err)
           < 0

@@ -525,6 +525,41 @@ PY
   assert_equal "$output" first
 }
 
+@test "a config without a mount namespace is refused before anything is set up" {
+  make_bundle "$TEST_DIR/b" 'echo ran'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" nm1
+  assert_status 125
+  [[ $output != *ran* ]] || { _show_run; false; }
+  [[ $stderr == *"config.json: no mount namespace in linux.namespaces"* ]] || { _show_run; false; }
+  [[ ! -e $ROOT/nm1 ]]
+  ((EUID == 0)) || return 0
+  # As root the set-up would pivot_root the caller's mount namespace,
+  # moving the root of every process in it: tried in a throwaway one.
+  local b=$TEST_DIR/rb c
+  mkdir -p "$b/rootfs/bin"
+  cp /bin/busybox "$b/rootfs/bin/"
+  ln -sf busybox "$b/rootfs/bin/sh"
+  (cd "$b" && "$NSBOX" oci spec)
+  python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].update(terminal=False, args=["sh", "-c", "echo ran"])
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr timeout 60 unshare -m --propagation private sh -c \
+    '"$1" oci --root "$2" run -b "$3" nm2; echo "rc=$?"; test -e /etc/os-release && echo "root kept"' \
+    sh "$NSBOX" "$TEST_DIR/root-state" "$b"
+  assert_equal "$output" $'rc=125\nroot kept'
+  [[ $stderr == *"config.json: no mount namespace in linux.namespaces"* ]] || { _show_run; false; }
+}
+
 @test "a cgroup mount shows the host's cgroups read-only (this host is not pure cgroup v2)" {
   make_bundle "$TEST_DIR/b" 'ls /sys/fs/cgroup >/dev/null && touch /sys/fs/cgroup/x 2>&1; echo done'
   python3 - "$TEST_DIR/b/config.json" <<'PY'
