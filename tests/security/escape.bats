@@ -154,9 +154,19 @@ expect_probe() {
   expect_probe ok syscall personality-query
 }
 
+# Skip (saying so) where the kernel has no i386 ABI at all (IA32 emulation
+# off, as ia32_emulation=0 or some VM kernels have it): there int 0x80
+# faults (SIGSEGV) on the host too, before any filter sees it.
+need_int80() {
+  local rc=0
+  as_user "$PROBE" int80 >/dev/null 2>&1 || rc=$?
+  ((rc != 139)) || skip "this kernel has no i386 system call ABI: int 0x80 faults outside any sandbox too"
+}
+
 @test "the i386 system call ABI (int 0x80) is refused with EPERM" {
   # A 32-bit call has other numbers: a filter written for x86_64 alone
   # would let it through unexamined.
+  need_int80
   expect_probe EPERM int80
 }
 
@@ -361,7 +371,7 @@ nsbox_in_ws() {
 }
 
 @test "with --allow-nested the agent may make a user namespace, and the rest of the filter holds" {
-  in_sandbox --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe int80'
+  in_sandbox --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe syscall kexec_load'
   assert_status 0
   assert_equal "$output" "0"$'\n'"EPERM"$'\n'"EPERM"$'\n'"EPERM"
 }

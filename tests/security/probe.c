@@ -118,8 +118,12 @@ static int
 int80 (void)
 {
   long r;
-  /* __NR_getpid is 20 in the i386 table. */
-  __asm__ volatile ("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+  /* __NR_getpid is 20 in the i386 table.  From 64-bit code, int 0x80
+   * zeroes r8-r11: the compiler must not keep anything there. */
+  __asm__ volatile ("int $0x80"
+                    : "=a"(r)
+                    : "a"(20L)
+                    : "memory", "cc", "r8", "r9", "r10", "r11");
   if (r < 0 && r > -4096)
     {
       errno = (int) -r;
