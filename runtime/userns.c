@@ -108,8 +108,7 @@ rt_userns_explain (int errnum, bool at_unshare, struct rt_userns_why *why)
     }
   else if (read_knob ("user/max_user_namespaces") == 0)
     {
-      snprintf (why->cause, sizeof why->cause,
-                "user.max_user_namespaces is 0");
+      snprintf (why->cause, sizeof why->cause, "user.max_user_namespaces is 0");
       hint (why, "as root: sysctl -w user.max_user_namespaces=15000 "
                  "(and set it in /etc/sysctl.d/ to keep it)");
     }

@@ -17,8 +17,8 @@
  * nsbox expects, must be refused by name, never crash, leak, or write
  * outside the data dir (fz_check_and_reset).  Seeds: make-corpus.py. */
 #define _GNU_SOURCE
-#include "tests/fuzz/fuzz_common.h"
 #include "oci/registry.h"
+#include "tests/fuzz/fuzz_common.h"
 
 #include <fcntl.h>
 #include <stdint.h>
@@ -42,8 +42,8 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   char hex[65];
 
-  (void) argc;
-  (void) argv;
+  (void)argc;
+  (void)argv;
   fz_setup ("json", "layout");
   snprintf (layout, sizeof layout, "%s/layout", fz_work);
   /* One file, "hello", as a ustar archive (checksum filled in below). */
@@ -67,29 +67,29 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 
 /* TEXT (LEN bytes) with every TOKEN replaced by VALUE, in a new buffer. */
 static char *
-substitute (const char *text, size_t len, const char *token,
-            const char *value, size_t *out_len)
+substitute (const char *text, size_t len, const char *token, const char *value,
+            size_t *out_len)
 {
   size_t tl = strlen (token), vl = strlen (value), n = 0, cap = len + 1;
   const char *p = text, *end = text + len, *hit;
   char *out;
 
   for (hit = memmem (p, len, token, tl); hit;
-       hit = memmem (hit + tl, (size_t) (end - hit - tl), token, tl))
+       hit = memmem (hit + tl, (size_t)(end - hit - tl), token, tl))
     cap += vl;
   out = malloc (cap);
   if (out == NULL)
     abort ();
-  while ((hit = memmem (p, (size_t) (end - p), token, tl)) != NULL)
+  while ((hit = memmem (p, (size_t)(end - p), token, tl)) != NULL)
     {
-      memcpy (out + n, p, (size_t) (hit - p));
-      n += (size_t) (hit - p);
+      memcpy (out + n, p, (size_t)(hit - p));
+      n += (size_t)(hit - p);
       memcpy (out + n, value, vl);
       n += vl;
       p = hit + tl;
     }
-  memcpy (out + n, p, (size_t) (end - p));
-  n += (size_t) (end - p);
+  memcpy (out + n, p, (size_t)(end - p));
+  n += (size_t)(end - p);
   out[n] = '\0';
   *out_len = n;
   return out;
@@ -134,10 +134,9 @@ build_layout (const char *manifest, size_t ml, const char *config, size_t cl,
       || (dir = open (layout, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
       || mkdirat (dir, "blobs", 0700) < 0
       || mkdirat (dir, "blobs/sha256", 0700) < 0
-      || fz_write_at (dir, "oci-layout", LAYOUT_TEXT, strlen (LAYOUT_TEXT))
-             < 0
-      || (blobs = openat (dir, "blobs/sha256",
-                          O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+      || fz_write_at (dir, "oci-layout", LAYOUT_TEXT, strlen (LAYOUT_TEXT)) < 0
+      || (blobs
+          = openat (dir, "blobs/sha256", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
              < 0)
     abort ();
   fz_sha256_hex (layer, sizeof layer, hex);
@@ -149,15 +148,15 @@ build_layout (const char *manifest, size_t ml, const char *config, size_t cl,
     put_part (blobs, config, cl, t, cfg_digest, cfg_size);
   }
   {
-    const char *const t[] = { "@LAYERSIZE@", layer_size, "@LAYER@",
-                              layer_digest, "@CONFIGSIZE@", cfg_size,
-                              "@CONFIG@", cfg_digest, NULL };
+    const char *const t[]
+        = { "@LAYERSIZE@", layer_size, "@LAYER@",  layer_digest, "@CONFIGSIZE@",
+            cfg_size,      "@CONFIG@", cfg_digest, NULL };
     put_part (blobs, manifest, ml, t, man_digest, man_size);
   }
   if (index)
     {
-      const char *const t[] = { "@MANIFESTSIZE@", man_size, "@MANIFEST@",
-                                man_digest, NULL };
+      const char *const t[]
+          = { "@MANIFESTSIZE@", man_size, "@MANIFEST@", man_digest, NULL };
       char *text;
       size_t n = il;
       /* index.json is no blob: substituted, then written by name. */
@@ -191,7 +190,7 @@ build_layout (const char *manifest, size_t ml, const char *config, size_t cl,
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  const char *p = (const char *) data, *end = p + size, *cfg, *idx = NULL;
+  const char *p = (const char *)data, *end = p + size, *cfg, *idx = NULL;
   const char *nul;
   int status;
 
@@ -199,14 +198,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (nul == NULL)
     return 0;
   cfg = nul + 1;
-  nul = memchr (cfg, '\0', (size_t) (end - cfg));
+  nul = memchr (cfg, '\0', (size_t)(end - cfg));
   if (nul)
     idx = nul + 1;
   if (fz_rm_rf (AT_FDCWD, layout) < 0)
     abort ();
-  build_layout (p, (size_t) (cfg - 1 - p), cfg,
-                (size_t) ((nul ? nul : end) - cfg), idx,
-                idx ? (size_t) (end - idx) : 0);
+  build_layout (p, (size_t)(cfg - 1 - p), cfg,
+                (size_t)((nul ? nul : end) - cfg), idx,
+                idx ? (size_t)(end - idx) : 0);
   status = fz_load (layout);
   fz_check_and_reset (status);
   return 0;
