@@ -680,3 +680,41 @@ PY
   assert_equal "$(printf '%s\n' "${lines[@]:2:8}")" "$(printf '%s\n' EPERM EPERM EPERM EPERM EPERM EPERM EPERM EACCES)"
   [[ ${lines[10]} == *"Read-only file system"* ]] || { _show_run; false; }
 }
+
+# --- nsbox exec's process before it execs -----------------------------------------
+
+@test "the process nsbox exec starts cannot be robbed before it execs: its exe hidden, not writable, no fd taken" {
+  ((EUID == 0)) || skip "needs root: strace holds the process at its execve, inside the sandbox, for the agent to find"
+  command -v strace >/dev/null || skip "needs strace (to hold the process at its execve)"
+  # Until its execve, the process runs nsbox's binary inside the sandbox's
+  # pid namespace (CVE-2019-5736's moment); strace delays that execve
+  # so the agent's watcher surely finds it.  The binary is the user's own
+  # (~/bin/nsbox, as a user's build is), so only the kernel's checks stand
+  # between the agent and it.
+  local bin=$TEST_HOME/bin
+  mkdir -p "$bin"
+  cp "$NSBOX" "$bin/nsbox"
+  chown -R "$TEST_UID:$TEST_GID" "$bin"
+  cat >"$WS/watch.sh" <<'EOF2'
+end=$(( $(date +%s) + 20 ))
+while [ $(date +%s) -lt $end ]; do
+  for p in /proc/[0-9]*; do
+    [ "$(cat $p/comm 2>/dev/null)" = nsbox ] || continue
+    echo "seen $(readlink $p/exe >/dev/null 2>&1 && echo exe-readable || echo exe-hidden) $(./probe open-write $p/exe) $(./probe getfd ${p#/proc/} 0)" >found
+    exit 0
+  done
+done
+echo none >found
+EOF2
+  chown "$TEST_UID:$TEST_GID" "$WS/watch.sh"
+  run --separate-stderr as_user "$bin/nsbox" run -d -w "$WS" shell -- -c 'sh watch.sh; sleep 30'
+  assert_status 0
+  sleep 0.5
+  run timeout 40 strace -f -qq -o /dev/null -e trace=execve -e inject=execve:delay_enter=1500000 \
+    setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --init-groups -- /usr/bin/env -i HOME="$TEST_HOME" \
+    PATH=/usr/bin:/bin "$bin/nsbox" exec ws-shell true
+  for _ in $(seq 50); do [[ -s $WS/found ]] && break; sleep 0.1; done
+  as_user "$bin/nsbox" stop -t 1 ws-shell >/dev/null 2>&1 || true
+  # Dumpable, it read "seen exe-readable ETXTBSY ok": fd 0 taken.
+  assert_equal "$(cat "$WS/found")" "seen exe-hidden EACCES EPERM"
+}
