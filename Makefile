@@ -178,6 +178,33 @@ install: nsbox $(PLUGINS)
 	for m in $(filter %.1,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
 	for m in $(filter %.5,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/; done
 	for m in $(filter %.7,$(MANS)); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man7/; done
+	$(if $(APPARMOR),$(MAKE) install-apparmor)
+
+# The AppArmor profile that lets nsbox create user namespaces where the
+# kernel restricts them to programs whose profile allows it (Ubuntu 23.10+,
+# kernel.apparmor_restrict_unprivileged_userns=1): `make install APPARMOR=1`
+# or `make install-apparmor`.  Installed into DESTDIR always (packages);
+# on the running host only where that knob exists, since a host without it
+# needs no profile and an older apparmor_parser refuses abi 4.0; loaded
+# when AppArmor is on.
+APPARMORDIR ?= /etc/apparmor.d
+AA_KNOB := /proc/sys/kernel/apparmor_restrict_unprivileged_userns
+install-apparmor:
+	@if [ -z "$(DESTDIR)" ] && [ ! -e $(AA_KNOB) ]; then \
+	  echo "install-apparmor: not installed: this kernel does not restrict user namespaces through AppArmor (no $(AA_KNOB))"; \
+	  exit 0; \
+	fi; \
+	install -d $(DESTDIR)$(APPARMORDIR) && \
+	sed 's|@BINDIR@|$(BINDIR)|g' profiles/apparmor/nsbox.in > $(DESTDIR)$(APPARMORDIR)/.nsbox.tmp && \
+	chmod 0644 $(DESTDIR)$(APPARMORDIR)/.nsbox.tmp && \
+	mv -f $(DESTDIR)$(APPARMORDIR)/.nsbox.tmp $(DESTDIR)$(APPARMORDIR)/nsbox && \
+	echo "install-apparmor: wrote $(DESTDIR)$(APPARMORDIR)/nsbox for $(BINDIR)/nsbox" && \
+	if [ -z "$(DESTDIR)" ] && [ -d /sys/kernel/security/apparmor ]; then \
+	  apparmor_parser -r $(APPARMORDIR)/nsbox || { \
+	    echo "install-apparmor: apparmor_parser refused the profile (it needs AppArmor >= 4.0 for abi 4.0 and the userns rule)"; exit 1; }; \
+	else \
+	  echo "install-apparmor: not loaded (DESTDIR set, or AppArmor is off here)"; \
+	fi
 
 format:
 	clang-format -i $(SRCS) $(PROXY_SRCS) $(wildcard */*.h runtime/base/*.h tests/unit/*.c)
@@ -189,7 +216,7 @@ clean:
 # intermediate files (deleted after the build, or skipped when missing).
 objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS) $(PROXY_SO_OBJS) $(SYSTEMD_SO_OBJS)
 
-.PHONY: all deps check unit bench install format clean objects
+.PHONY: all deps check unit bench install install-apparmor format clean objects
 
 # --- fuzz ------------------------------------------------------------------
 # libFuzzer harnesses for `nsbox load` (tests/fuzz/): the image code, built
@@ -198,7 +225,7 @@ objects: $(OBJS) $(SO_OBJS) $(SAN_OBJS) $(SECCOMP_SO_OBJS) $(GIT_SO_OBJS) $(PROX
 FUZZ_CC ?= $(shell command -v clang-14 || command -v clang)
 FUZZ_SECONDS ?= 60
 FUZZ_USER ?= nsbox-test
-FUZZ_HARNESSES := archive layout
+FUZZ_HARNESSES := archive layout json
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=gnu17 -Wall -Wextra -I. -DNSBOX_VERSION=\"$(VERSION)\" \

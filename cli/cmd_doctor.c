@@ -30,6 +30,7 @@
 
 #include "cli/commands.h"
 #include "runtime/cgroup.h"
+#include "runtime/userns.h"
 #include "cli/subid.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/error.h"
@@ -94,24 +95,6 @@ result_hint (struct doc_result *r, const char *fmt, ...)
       r->hint = joined;
     }
   free (line);
-}
-
-/* Read a numeric sysctl; -1 when it does not exist on this kernel. */
-static long
-read_knob (const char *path)
-{
-  cleanup_error nb_error_t err = NULL;
-  cleanup_free char *buf = NULL;
-  char *end;
-  long v;
-
-  if (nb_read_file (path, &buf, NULL, &err) < 0)
-    return -1;
-  errno = 0;
-  v = strtol (buf, &end, 10);
-  if (errno != 0 || end == buf)
-    return -1;
-  return v;
 }
 
 /* --- probes: a forked child tries something and reports how far it got ---
@@ -251,33 +234,11 @@ userns_probe (void *arg, struct probe_report *rep)
 }
 
 static void
-apparmor_hint (struct doc_result *r)
-{
-  char exe[4096];
-  ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
-
-  if (n <= 0)
-    snprintf (exe, sizeof exe, "/usr/local/bin/nsbox");
-  else
-    exe[n] = '\0';
-  result_hint (r, "allow nsbox user namespaces with an AppArmor profile (as "
-                  "bwrap-userns-restrict does for bwrap), as root:");
-  result_hint (r,
-               "  printf 'abi <abi/4.0>,\\ninclude <tunables/global>\\n"
-               "profile nsbox %s flags=(unconfined) {\\n  userns,\\n}\\n' "
-               "> /etc/apparmor.d/nsbox && apparmor_parser -r "
-               "/etc/apparmor.d/nsbox",
-               exe);
-  result_hint (r, "or lift the restriction for every program: sysctl -w "
-                  "kernel.apparmor_restrict_unprivileged_userns=0");
-}
-
-static void
 check_userns (struct doc_result *r)
 {
   struct userns_probe p = { getuid (), getgid () };
   struct probe_report rep;
-  long clone_knob, max_ns, aa_restrict;
+  struct rt_userns_why why;
 
   run_probe (userns_probe, &p, &rep);
   if (rep.errnum == 0)
@@ -287,54 +248,15 @@ check_userns (struct doc_result *r)
       return;
     }
 
-  /* Explain the refusal: each of these is a knob some distribution sets. */
-  clone_knob = read_knob ("/proc/sys/kernel/unprivileged_userns_clone");
-  max_ns = read_knob ("/proc/sys/user/max_user_namespaces");
-  aa_restrict
-      = read_knob ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
-
-  if (clone_knob == 0)
-    {
-      result_set (r, DOC_FAIL, "%s: %s (kernel.unprivileged_userns_clone is 0)",
-                  rep.step, strerror (rep.errnum));
-      result_hint (r, "as root: sysctl -w kernel.unprivileged_userns_clone=1 "
-                      "(and set it in /etc/sysctl.d/ to keep it)");
-    }
-  else if (max_ns == 0)
-    {
-      result_set (r, DOC_FAIL, "%s: %s (user.max_user_namespaces is 0)",
-                  rep.step, strerror (rep.errnum));
-      result_hint (r, "as root: sysctl -w user.max_user_namespaces=15000 "
-                      "(and set it in /etc/sysctl.d/ to keep it)");
-    }
-  else if (aa_restrict == 1)
-    {
-      /* Ubuntu 24.04 lets unshare succeed but strips the namespace of
-       * capabilities, so the uid_map write is what fails. */
-      result_set (r, DOC_FAIL,
-                  "%s: %s (AppArmor restricts unprivileged user namespaces: "
-                  "kernel.apparmor_restrict_unprivileged_userns is 1)",
-                  rep.step, strerror (rep.errnum));
-      apparmor_hint (r);
-    }
+  /* The same explanation a failing `nsbox run` gives. */
+  rt_userns_explain (rep.errnum, strstr (rep.step, "unshare") != NULL, &why);
+  if (why.cause[0])
+    result_set (r, DOC_FAIL, "%s: %s (%s)", rep.step, strerror (rep.errnum),
+                why.cause);
   else
-    {
-      result_set (r, DOC_FAIL, "%s: %s", rep.step, strerror (rep.errnum));
-      if (rep.errnum == ENOSPC)
-        result_hint (r, "the limit of user namespaces is reached "
-                        "(user.max_user_namespaces, here or in an outer "
-                        "namespace; or 32 levels of nesting)");
-      else if (rep.errnum == EINVAL)
-        result_hint (r, "the kernel is built without CONFIG_USER_NS");
-      else if (rep.errnum == EPERM && strstr (rep.step, "unshare"))
-        result_hint (r, "inside a container, its seccomp profile or a chroot "
-                        "forbids new user namespaces: run nsbox on the host, "
-                        "or give the container a profile that allows "
-                        "unshare(CLONE_NEWUSER)");
-      else
-        result_hint (r, "look for a security module denial (AppArmor, "
-                        "SELinux) in the kernel log");
-    }
+    result_set (r, DOC_FAIL, "%s: %s", rep.step, strerror (rep.errnum));
+  for (int i = 0; i < why.n_hints; i++)
+    result_hint (r, "%s", why.hints[i]);
 }
 
 /* --- 2. overlay in a user namespace --- */

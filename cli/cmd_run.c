@@ -246,6 +246,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   cleanup_close int run_lock = -1, start_lock = -1, out_fd = -1,
                     null_fd = -1, ws_fd = -1;
   cleanup_free struct rt_bind_fd *pinned = NULL;
+  struct sb_state_pins state_pins = { 0 };
   char cgroup_name[32];
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
@@ -421,7 +422,8 @@ start:
                                  .terminal = terminal,
                                  .seccomp = seccomp,
                                  .user_env = run_env,
-                                 .user_binds = (const char *const *) all_binds };
+                                 .user_binds = (const char *const *) all_binds,
+                                 .state_pins = &state_pins };
       if (sb_image_plan (sb, prof, &ir, &json, err) < 0)
         goto out;
       goto planned;
@@ -436,7 +438,7 @@ start:
     }
   if (sb_state_binds (prof, sb->agent,
                       o.credentials ? o.credentials : "sandbox", home, &binds,
-                      err)
+                      &state_pins, err)
       < 0)
     goto out;
   {
@@ -478,9 +480,9 @@ planned:
     }
   if (rt_spec_from_json (json, sb->run_dir, &spec, err) < 0)
     goto out;
-  /* The workspaces and the -v sources are mounted from the fds opened when
-   * they were checked. */
-  pinned = calloc (1 + extra.n + o.n_binds, sizeof *pinned);
+  /* The workspaces, the -v sources and the state volume are mounted only
+   * as what they were when they were checked (their fds). */
+  pinned = calloc (1 + extra.n + o.n_binds + state_pins.n, sizeof *pinned);
   if (pinned == NULL)
     {
       nb_error_make (err, ENOMEM, "run");
@@ -498,8 +500,13 @@ planned:
       pinned[1 + extra.n + i].source = o.binds[3 * i];
       pinned[1 + extra.n + i].fd = o.bind_fds[i];
     }
+  for (size_t i = 0; i < state_pins.n; i++)
+    {
+      pinned[1 + extra.n + o.n_binds + i].source = state_pins.sources[i];
+      pinned[1 + extra.n + o.n_binds + i].fd = state_pins.fds[i];
+    }
   spec->bind_fds = pinned;
-  spec->n_bind_fds = 1 + extra.n + o.n_binds;
+  spec->n_bind_fds = 1 + extra.n + o.n_binds + state_pins.n;
   spec->preserve_fds = o.preserve_fds;
   {
     struct rt_create_opts co = { .state_dir = sb->run_dir,
@@ -536,6 +543,7 @@ planned:
 
 out:
   rt_spec_free (spec);
+  sb_state_pins_clear (&state_pins);
   json_decref (json);
   json_decref (seccomp);
   json_decref (options);

@@ -172,7 +172,7 @@ sb_image_plan (struct sb_sandbox *sb, const struct sb_profile *prof,
              uid);
   home = json_string_value (json_object_get (image, "home"));
   if (sb_state_binds (prof, sb->agent, run->credentials, home && *home ? home : "/",
-                      &binds, err)
+                      &binds, run->state_pins, err)
       < 0)
     goto out;
   nl = json_array_size (json_object_get (image, "layers"));

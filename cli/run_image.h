@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include "cli/profile.h"
 #include "cli/sandbox.h"
+#include "cli/state.h"
 #include "runtime/base/error.h"
 
 struct sb_image_run
@@ -19,6 +20,7 @@ struct sb_image_run
   const char *credentials;   /* sandbox, host, none (see cli/state.h) */
   char *const *user_env;     /* -e, --env-file: KEY=VALUE, applied last */
   const char *const *user_binds; /* -v (see struct sb_plan) */
+  struct sb_state_pins *state_pins; /* out: see cli/state.h */
 };
 
 /* Plan SB on the image: from the sandbox's record when it has resolved the

@@ -9,6 +9,7 @@
 #include "runtime/process.h"
 #include "runtime/sync.h"
 #include "runtime/terminal.h"
+#include "runtime/userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,8 +54,23 @@ kill_and_reap (pid_t pid)
     ;
 }
 
+/* Say why the kernel refused the sandbox's user namespace (AT_UNSHARE: at
+ * the clone; else at the id maps) and what to change, as doctor does. */
 static int
-clone_error (int e, nb_error_t *err)
+userns_hints (int e, bool at_unshare, nb_error_t *err)
+{
+  struct rt_userns_why why;
+
+  rt_userns_explain (e, at_unshare, &why);
+  if (why.cause[0])
+    nb_error_hint (err, "refused because %s", why.cause);
+  for (int i = 0; i < why.n_hints; i++)
+    nb_error_hint (err, "%s", why.hints[i]);
+  return -1;
+}
+
+static int
+clone_error (int e, int flags, nb_error_t *err)
 {
   nb_error_make (err, e, "create the sandbox's namespaces");
   /* Inside an nsbox sandbox without --allow-nested, its seccomp profile
@@ -64,9 +80,10 @@ clone_error (int e, nb_error_t *err)
                                "it with --allow-nested to run sandboxes in "
                                "it",
                           getenv ("NSBOX_SANDBOX"));
-  if (e == EPERM || e == ENOSPC || e == EACCES)
-    return nb_error_hint (err, "unprivileged user namespaces may be "
-                               "disabled here: run 'nsbox doctor'");
+  if ((flags & CLONE_NEWUSER)
+      && (e == EPERM || e == ENOSPC || e == EACCES || e == EINVAL
+          || e == ENOSYS))
+    return userns_hints (e, true, err);
   return -1;
 }
 
@@ -135,13 +152,14 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
         const sigset_t *agent_mask, int sigfd, struct launch *l,
         nb_error_t *err)
 {
-  cleanup_close int parent = -1, child = -1, listen_fd = -1;
+  cleanup_close int parent = -1, child = -1, listen_fd = -1, mnt_ns = -1;
   cleanup_seccomp struct rt_seccomp seccomp = { 0 };
   cleanup_free char *hook_state = NULL;
   struct rt_idmap_job job;
   struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
                              .detach = o->detach,
-                             .wait_start = o->wait_start };
+                             .wait_start = o->wait_start,
+                             .mnt_ns_fd = -1 };
   int fds[2];
 
   l->pidfd = l->master = -1;
@@ -160,6 +178,16 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
 
   if (join_namespaces (spec, err) < 0)
     return -1;
+  /* Opened here, where the path means what the caller meant; init enters
+   * it once its user namespace is set up. */
+  if (spec->mnt_join_path)
+    {
+      mnt_ns = open (spec->mnt_join_path, O_RDONLY | O_CLOEXEC);
+      if (mnt_ns < 0)
+        return nb_error_make (err, errno, "join the mount namespace at %s",
+                              spec->mnt_join_path);
+      io.mnt_ns_fd = mnt_ns;
+    }
   l->cg.fd = -1;
   if (o->limits && rt_cgroup_any (o->limits)
       && rt_cgroup_create (o->cgroup_name ? o->cgroup_name : "nsbox",
@@ -176,7 +204,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   if (l->pid < 0)
     {
       rt_cgroup_remove (&l->cg);
-      return clone_error (errno, err);
+      return clone_error (errno, spec->clone_flags, err);
     }
   if (l->pid == 0)
     {
@@ -192,8 +220,10 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
                          spec->gid_maps, spec->n_gid_maps, &job, err)
              < 0)
     {
+      int e = (*err)->errno_val;
       kill_and_reap (l->pid);
-      return nb_error_wrap (err, "map ids into the sandbox");
+      nb_error_wrap (err, "map ids into the sandbox");
+      return e == EPERM ? userns_hints (e, false, err) : -1;
     }
   /* Recorded before it goes on: from here a killed nsbox leaves a state
    * whose init is gone, which every command reads as stopped.  Written

@@ -8,6 +8,7 @@
 #include "runtime/base/fs.h"
 #include "runtime/init.h"
 #include "runtime/process.h"
+#include "runtime/rootfs.h"
 #include "runtime/sync.h"
 #include "runtime/terminal.h"
 
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,13 +37,7 @@ process_main (const struct rt_spec *spec, int sock, const sigset_t *mask,
 
   /* Resolved inside the container, from its root: nothing of the host's
    * file system is reachable from here (the CVE-2024-21626 class). */
-  if (chdir (spec->cwd) < 0)
-    {
-      nb_error_make (&err, errno, "chdir to %s", spec->cwd);
-      rt_sync_send_error (sock, &err);
-      _exit (NB_EXIT_FAILED);
-    }
-  if (rt_init_set_oom_score_adj (spec, &err) < 0)
+  if (rt_chdir_in_root (spec->cwd, &err) < 0)
     {
       rt_sync_send_error (sock, &err);
       _exit (NB_EXIT_FAILED);
@@ -71,6 +67,25 @@ joiner_main (const struct rt_spec *spec, const int *ns_fds, int ns_mask,
   size_t k = 0;
   pid_t pid;
 
+  /* Inherited by the process.  Written here, through the host's /proc and
+   * while this process is still dumpable (else its /proc files are
+   * root's). */
+  if (rt_init_set_oom_score_adj (spec, &err) < 0)
+    {
+      rt_sync_send_error (sock, &err);
+      _exit (NB_EXIT_FAILED);
+    }
+  /* From here nsbox's binary runs in the container's namespaces until the
+   * process execs: not dumpable, as init is, so that the agent cannot
+   * reopen it through /proc/PID/exe (CVE-2019-5736; since Linux 6.11 a
+   * running binary may be opened for writing), read its memory or take
+   * its fds.  The clone below inherits it; exec resets it. */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    {
+      nb_error_make (&err, errno, "make the exec'd process undumpable");
+      rt_sync_send_error (sock, &err);
+      _exit (NB_EXIT_FAILED);
+    }
   for (int i = 0; i < RT_N_NS; i++)
     if (ns_mask & rt_ns_order[i].flag)
       {

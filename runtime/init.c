@@ -484,11 +484,17 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     fail (sock, &err);
   if (msg.text[0])
     memcpy (hook_state, msg.text, sizeof hook_state);
-  if (rt_rootfs_setup (spec,
-                       rt_hooks_any (spec->hooks, "createContainer")
-                           ? create_container_hooks
-                           : NULL,
-                       (void *) spec, &err)
+  if ((o->mnt_ns_fd >= 0
+           ? rt_rootfs_join (spec, o->mnt_ns_fd,
+                             rt_hooks_any (spec->hooks, "createContainer")
+                                 ? create_container_hooks
+                                 : NULL,
+                             (void *) spec, &err)
+           : rt_rootfs_setup (spec,
+                              rt_hooks_any (spec->hooks, "createContainer")
+                                  ? create_container_hooks
+                                  : NULL,
+                              (void *) spec, &err))
       < 0)
     fail (sock, &err);
   if (spec->terminal

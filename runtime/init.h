@@ -16,6 +16,7 @@ struct rt_init_opts
   bool detach;      /* outlive nsbox (no parent-death signal) */
   bool wait_start;  /* start the agent on RT_REQ_START only */
   int stdio[3];     /* made stdin/out/err; -1: as inherited */
+  int mnt_ns_fd;    /* the mount namespace to join (spec's path); or -1 */
 };
 
 /* The namespaces init hands to a joiner, in the order they are joined:

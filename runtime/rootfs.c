@@ -3,6 +3,7 @@
 #include "runtime/base/cleanup.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -621,9 +622,71 @@ rt_rootfs_setup (const struct rt_spec *spec,
     return nb_error_make (err, errno, "pivot_root to %s", spec->root_path);
   if (umount2 (".", MNT_DETACH) < 0)
     return nb_error_make (err, errno, "detach the old root");
-  if (chdir ("/") < 0)
-    return nb_error_make (err, errno, "chdir /");
-  if (chdir (spec->cwd) < 0)
-    return nb_error_make (err, errno, "chdir to %s", spec->cwd);
+  return rt_chdir_in_root (spec->cwd, err);
+}
+
+/* A mount namespace given by path is someone else's tree, already set up
+ * (another container's, a pod's): the container takes it as it is.  Its
+ * root, mounts, masked paths, devices and sysctls were made by whoever made
+ * the namespace; setting ours up there would change theirs, and
+ * pivot_root would move every process of the namespace whose root is the
+ * old one -- the other container's too (runc's issue #1700 shows where
+ * running the set-up there leads).  setns sets our root and cwd to the
+ * namespace's root. */
+int
+rt_rootfs_join (const struct rt_spec *spec, int mnt_fd,
+                int (*before_pivot) (void *arg, nb_error_t *err), void *arg,
+                nb_error_t *err)
+{
+  if (setns (mnt_fd, CLONE_NEWNS) < 0)
+    {
+      int e = errno;
+      nb_error_make (err, e, "join the mount namespace at %s",
+                     spec->mnt_join_path);
+      if (e == EPERM)
+        return nb_error_hint (err, "the kernel lets a process join a mount "
+                                   "namespace only with CAP_SYS_ADMIN in "
+                                   "the user namespace that owns it: join "
+                                   "that user namespace too (its "
+                                   "/proc/PID/ns/user), with no new one");
+      if (e == EINVAL)
+        return nb_error_hint (err, "it is not a mount namespace");
+      return -1;
+    }
+  if (before_pivot && before_pivot (arg, err) < 0)
+    return -1;
+  return rt_chdir_in_root (spec->cwd, err);
+}
+
+int
+rt_chdir_in_root (const char *cwd, nb_error_t *err)
+{
+  cleanup_close int root = -1, fd = -1;
+  char buf[PATH_MAX];
+
+  root = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return nb_error_make (err, errno, "open /");
+  fd = openat2_in_root (root, cwd, O_PATH | O_DIRECTORY);
+  if (fd < 0)
+    {
+      int e = errno;
+      nb_error_make (err, e, "chdir to %s", cwd);
+      if (e == ELOOP || e == EXDEV)
+        return nb_error_hint (err, "a /proc magic link (such as "
+                                   "/proc/self/fd/N) is not followed to the "
+                                   "working directory: it may lead out of "
+                                   "the container (the CVE-2024-21626 "
+                                   "class)");
+      return -1;
+    }
+  if (fchdir (fd) < 0)
+    return nb_error_make (err, errno, "chdir to %s", cwd);
+  /* However it got there: the kernel shows a directory outside our root
+   * as unreachable, which getcwd reports as ENOENT. */
+  if (getcwd (buf, sizeof buf) == NULL && errno == ENOENT)
+    return nb_error_make (err, 0, "chdir to %s: it is outside the "
+                                  "container's root",
+                          cwd);
   return 0;
 }

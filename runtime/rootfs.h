@@ -13,6 +13,19 @@ int rt_rootfs_setup (const struct rt_spec *spec,
                      int (*before_pivot) (void *arg, nb_error_t *err),
                      void *arg, nb_error_t *err);
 
+/* Instead of rt_rootfs_setup, for a spec that joins a mount namespace by
+ * path: enter the namespace MNT_FD and take its root and mounts as they
+ * are; on return cwd is process.cwd.  BEFORE_PIVOT as above. */
+int rt_rootfs_join (const struct rt_spec *spec, int mnt_fd,
+                    int (*before_pivot) (void *arg, nb_error_t *err),
+                    void *arg, nb_error_t *err);
+
+/* Make CWD (resolved as if "/" were the root, no /proc magic link
+ * followed) the working directory, and check that it is under the root:
+ * a descriptor nsbox's caller left open must not become a way out (the
+ * CVE-2024-21626 class). */
+int rt_chdir_in_root (const char *cwd, nb_error_t *err);
+
 /* Open PATH (absolute, resolved as if ROOTFD were "/", so symlinks in a
  * hostile rootfs cannot lead outside it) as an O_PATH fd.  With CREATE set,
  * missing parents are made as directories and the last component as a

@@ -240,22 +240,25 @@ parse_namespaces (json_t *arr, struct rt_spec *s, nb_error_t *err)
                             type ? type : "(none)");
     if (get_str (j, "path"))
       {
-        /* Joined from outside before the clone.  A mount namespace is
-         * not: the container's root would be set up -- and pivoted to --
-         * inside a namespace that is someone else's. */
+        /* Joined from outside before the clone; a mount namespace by
+         * init, after it (see rt_rootfs_join). */
         int flag = ns_types[k].flag;
-        if (flag == CLONE_NEWNS)
-          return nb_error_make (err, ENOTSUP,
-                                "config.json: joining the %s namespace at %s",
-                                type, get_str (j, "path"));
-        if (s->join_flags & flag)
+        if ((s->join_flags | s->clone_flags) & flag)
           return nb_error_make (err, 0, "config.json: the %s namespace is "
                                         "listed twice", type);
+        s->join_flags |= flag;
+        if (flag == CLONE_NEWNS)
+          {
+            s->mnt_join_path = get_str (j, "path");
+            continue;
+          }
         s->joins[s->n_joins].flag = flag;
         s->joins[s->n_joins++].path = get_str (j, "path");
-        s->join_flags |= flag;
         continue;
       }
+    if ((s->join_flags | s->clone_flags) & ns_types[k].flag)
+      return nb_error_make (err, 0, "config.json: the %s namespace is "
+                                    "listed twice", type);
     s->clone_flags |= ns_types[k].flag;
   }
   return 0;
@@ -549,6 +552,18 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
     return nb_error_make (err, 0,
                           "config.json: a user namespace needs uidMappings "
                           "and gidMappings");
+  /* The root is set up -- private propagation, binds, pivot_root -- in
+   * the container's mount namespace.  In the caller's, pivot_root would
+   * move the root of every process there (as root: the host's). */
+  if (!((s->clone_flags | s->join_flags) & CLONE_NEWNS))
+    {
+      nb_error_make (err, 0, "config.json: no mount namespace in "
+                             "linux.namespaces: the container's root is set "
+                             "up in a mount namespace of its own, or in one "
+                             "given by path");
+      return nb_error_hint (err, "add {\"type\": \"mount\"} to "
+                                 "linux.namespaces");
+    }
   if (str_array (json_object_get (linux_, "maskedPaths"), "maskedPaths",
                  &s->masked_paths, err)
           < 0

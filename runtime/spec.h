@@ -87,6 +87,9 @@ struct rt_spec
   } joins[8];
   size_t n_joins;
   int join_flags;
+  /* A mount namespace to join (linux.namespaces[].path), or NULL: init
+   * enters it instead of setting a root up (see rt_rootfs_join). */
+  const char *mnt_join_path;
   struct rt_idmap uid_maps[RT_MAX_IDMAPS], gid_maps[RT_MAX_IDMAPS];
   size_t n_uid_maps, n_gid_maps;
   const char **masked_paths;   /* NULL-terminated */

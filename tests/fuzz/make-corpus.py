@@ -13,6 +13,8 @@ OUTDIR/archive/  inputs of fuzz_load_archive (`nsbox load -i in.tar`):
   docker-untagged.tar  no RepoTags: named after the file
 OUTDIR/layout/   inputs of fuzz_load_layout: two flag bytes (see the harness)
   and a raw layer tar; the harness builds the layout around it.
+OUTDIR/json/     inputs of fuzz_load_json: the manifest, config and (maybe)
+  index.json text, NUL-separated, with @TOKEN@s for digests (see the harness).
 
 The layer of every seed holds a directory, regular files, a symlink, a
 whiteout (.wh.x) and an opaque marker (.wh..wh..opq); the layout seeds add
@@ -185,6 +187,60 @@ def layout_seeds(basic):
             seeds.items()}
 
 
+def json_seeds():
+    """Inputs of fuzz_load_json: MANIFEST NUL CONFIG [NUL INDEX], with the
+    @TOKEN@s the harness fills in with true digests and sizes."""
+    layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar",
+             "digest": "@LAYER@", "size": "@LAYERSIZE@"}
+    manifest = {"schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": "@CONFIG@", "size": "@CONFIGSIZE@"},
+                "layers": [layer]}
+    config = {"architecture": ARCH, "os": "linux",
+              "config": {"User": "1000:1000", "Env": ["PATH=/bin", "HOME=/h"],
+                         "WorkingDir": "/w", "Entrypoint": ["/bin/sh"],
+                         "Cmd": ["-c", "true"], "Labels": {"a": "b"}},
+              "rootfs": {"type": "layers", "diff_ids": ["@DIFFID@"]},
+              "history": [{"created_by": "seed"}]}
+    docker_manifest = dict(manifest,
+                           mediaType="application/vnd.docker.distribution.manifest.v2+json")
+    docker_manifest["config"] = dict(
+        manifest["config"], mediaType="application/vnd.docker.container.image.v1+json")
+    index = {"schemaVersion": 2,
+             "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "digest": "@MANIFEST@", "size": "@MANIFESTSIZE@",
+                            "platform": {"architecture": ARCH, "os": "linux"},
+                            "annotations": {"org.opencontainers.image.ref.name": "latest",
+                                            "io.containerd.image.name": "docker.io/x/y:1"}}]}
+
+    def enc(doc):
+        # Sizes are numbers: the quoted tokens become bare ones.
+        text = json.dumps(doc)
+        for t in ("@LAYERSIZE@", "@CONFIGSIZE@", "@MANIFESTSIZE@"):
+            text = text.replace('"%s"' % t, t)
+        return text.encode()
+
+    seeds = {
+        "plain": (manifest, config, None),
+        "docker": (docker_manifest, config, None),
+        "index-json": (manifest, config, index),
+        "no-user": (manifest, dict(config, config={}), None),
+        "user-name": (manifest, dict(config, config={"User": "agent"}), None),
+        "two-diff-ids": (manifest, dict(config, rootfs={"type": "layers",
+                                                        "diff_ids": ["@DIFFID@", "@DIFFID@"]}), None),
+        "null-fields": (dict(manifest, layers=None), dict(config, rootfs=None), None),
+    }
+    out = {}
+    for name, (m, c, i) in seeds.items():
+        data = enc(m) + b"\0" + enc(c)
+        if i is not None:
+            data += b"\0" + enc(i)
+        out[name] = data
+    return out
+
+
 def main():
     out = sys.argv[1]
     basic = tar_bytes(basic_layer())
@@ -198,6 +254,8 @@ def main():
     }
     for name, data in layout_seeds(basic).items():
         files["layout/" + name] = data
+    for name, data in json_seeds().items():
+        files["json/" + name] = data
     for name, data in files.items():
         assert len(data) < 64 * 1024, name
         path = os.path.join(out, name)

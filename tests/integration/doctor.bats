@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # nsbox doctor: what the host allows, as the unprivileged user sees it.
 
+bats_require_minimum_version 1.5.0
 load helpers
 
 # Print doctor's JSON (on stdin) as "check status" lines, failing on anything
@@ -143,6 +144,124 @@ doctor_with_subid_files() {
   run json_checks <<<"$output"
   assert_status 0
   assert_equal "$(head -n 2 <<<"$output")" $'userns fail\noverlay fail'
+}
+
+# Run CMD... as the test user in a user namespace of its own whose
+# user.max_user_namespaces is 0, so that the kernel really refuses the next
+# one (ENOSPC); the knobs doctor and run explain it with are read from
+# $TEST_DIR/sys (NSBOX_TEST_PROC_SYS) where it has them, which stand in for
+# sysctls this host does not have (Debian's unprivileged_userns_clone,
+# Ubuntu's AppArmor restriction), else from /proc/sys.  Root in that
+# namespace needs a runtime dir of its own.
+with_userns_refused() {
+  mkdir -p -m 700 "$TEST_DIR/rt" && chown "$TEST_UID:$TEST_GID" "$TEST_DIR/rt"
+  run --separate-stderr as_user env NSBOX_TEST_PROC_SYS="$TEST_DIR/sys" XDG_RUNTIME_DIR="$TEST_DIR/rt" unshare -Ur sh -c \
+    'echo 0 >/proc/sys/user/max_user_namespaces && exec "$@"' sh "$@"
+}
+
+stand_in_knob() {
+  mkdir -p "$TEST_DIR/sys/${1%/*}"
+  echo "$2" >"$TEST_DIR/sys/$1"
+}
+
+@test "a Debian kernel's kernel.unprivileged_userns_clone=0 is named, with the sysctl that lifts it" {
+  stand_in_knob kernel/unprivileged_userns_clone 0
+  stand_in_knob user/max_user_namespaces 63707
+  with_userns_refused "$NSBOX" doctor
+  assert_status 1
+  assert_output_has "fail  userns: unshare(CLONE_NEWUSER): No space left on device (kernel.unprivileged_userns_clone is 0)"
+  assert_output_has "      hint: as root: sysctl -w kernel.unprivileged_userns_clone=1 (and set it in /etc/sysctl.d/ to keep it)"
+}
+
+@test "Ubuntu's AppArmor restriction of user namespaces is named, with the profile for this nsbox binary" {
+  stand_in_knob kernel/apparmor_restrict_unprivileged_userns 1
+  stand_in_knob user/max_user_namespaces 63707  # Ubuntu's; the real 0 only makes the refusal
+  with_userns_refused "$NSBOX" doctor
+  assert_status 1
+  assert_output_has "(AppArmor restricts unprivileged user namespaces: kernel.apparmor_restrict_unprivileged_userns is 1)"
+  assert_output_has "'make install-apparmor' from nsbox's source, or as root:"
+  assert_output_has "profile nsbox $NSBOX flags=(unconfined) {\n  userns,\n}"
+  assert_output_has "      hint: or lift the restriction for every program: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"
+}
+
+@test "the knobs are only read to explain a refusal: with user namespaces working, a restrictive knob changes nothing" {
+  stand_in_knob kernel/unprivileged_userns_clone 0
+  stand_in_knob kernel/apparmor_restrict_unprivileged_userns 1
+  run as_user env NSBOX_TEST_PROC_SYS="$TEST_DIR/sys" "$NSBOX" doctor
+  assert_status 0
+  assert_output_has "ok    userns: created a user namespace"
+  refute_output_has "AppArmor"
+}
+
+@test "a container's seccomp filter that refuses unshare is named, with what to change" {
+  # A real filter: nsbox's own sandbox without --allow-nested refuses
+  # unshare(CLONE_NEWUSER) with EPERM, as docker's and podman's default
+  # profiles do.
+  local ws
+  ws=$(mk_workspace ws)
+  cp "$NSBOX" "$ws/nsbox"
+  chown "$TEST_UID:$TEST_GID" "$ws/nsbox"
+  run --separate-stderr as_user "$NSBOX" run -w "$ws" shell -- -c './nsbox doctor'
+  assert_status 1
+  assert_output_has "fail  userns: unshare(CLONE_NEWUSER): Operation not permitted (a seccomp filter is on this process (Seccomp: 2 in /proc/self/status))"
+  assert_output_has "its seccomp profile forbids new user namespaces: run nsbox on the host, or give the container a profile that allows unshare, clone and clone3 with CLONE_NEWUSER"
+}
+
+@test "nsbox run refused a user namespace says why and what to change, as doctor does" {
+  local ws
+  ws=$(mk_workspace ws)
+  with_userns_refused "$NSBOX" run -w "$ws" shell -- -c 'echo inside'
+  assert_status 125
+  [[ $output != *inside* ]] || { _show_run; false; }
+  assert_equal "${stderr_lines[0]}" "nsbox: run ws-shell: create the sandbox's namespaces: No space left on device"
+  assert_equal "${stderr_lines[1]}" "  hint: refused because user.max_user_namespaces is 0"
+  assert_equal "${stderr_lines[2]}" "  hint: as root: sysctl -w user.max_user_namespaces=15000 (and set it in /etc/sysctl.d/ to keep it)"
+
+  stand_in_knob kernel/apparmor_restrict_unprivileged_userns 1
+  stand_in_knob user/max_user_namespaces 63707  # Ubuntu's; the real 0 only makes the refusal
+  with_userns_refused "$NSBOX" run -w "$ws" shell -- -c 'echo inside'
+  assert_status 125
+  [[ $stderr == *"hint: refused because AppArmor restricts unprivileged user namespaces"* ]] || { _show_run; false; }
+  [[ $stderr == *"'make install-apparmor' from nsbox's source"* ]] || { _show_run; false; }
+}
+
+@test "nsbox run under a container's seccomp filter (not nsbox's) names the filter" {
+  local ws
+  ws=$(mk_workspace ws)
+  cp "$NSBOX" "$ws/nsbox"
+  chown "$TEST_UID:$TEST_GID" "$ws/nsbox"
+  # Without NSBOX_SANDBOX the inner nsbox cannot tell the filter is nsbox's.
+  run --separate-stderr as_user "$NSBOX" run -w "$ws" shell -- -c \
+    'env -u NSBOX_SANDBOX ./nsbox run -w "$PWD" shell -- -c "echo inner"'
+  assert_status 125
+  [[ $output != *inner* ]] || { _show_run; false; }
+  [[ $stderr == *"create the sandbox's namespaces: Function not implemented"* ]] || { _show_run; false; }
+  [[ $stderr == *"hint: refused because a seccomp filter is on this process"* ]] || { _show_run; false; }
+}
+
+@test "make install-apparmor writes the profile for the installed binary into DESTDIR, and is a no-op without AppArmor" {
+  local src=$BATS_TEST_DIRNAME/../..
+  [[ -f $src/profiles/apparmor/nsbox.in ]] || skip "not run from a source tree (no profiles/apparmor/nsbox.in)"
+  run make -s -C "$src" install-apparmor DESTDIR="$TEST_DIR/dest" BINDIR=/opt/nb/bin
+  assert_status 0
+  local prof=$TEST_DIR/dest/etc/apparmor.d/nsbox
+  [[ -f $prof ]] || { _show_run; false; }
+  grep -qx 'abi <abi/4.0>,' "$prof"
+  grep -qx 'profile nsbox /opt/nb/bin/nsbox flags=(unconfined) {' "$prof"
+  grep -qx '  userns,' "$prof"
+  assert_equal "$(stat -c %a "$prof")" 644
+  if [[ ! -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]]; then
+    # Installing on this host: nothing to do, and no failure.
+    run make -s -C "$src" install-apparmor APPARMORDIR="$TEST_DIR/etc-aa"
+    assert_status 0
+    assert_output_has "not installed: this kernel does not restrict user namespaces through AppArmor"
+    [[ ! -e $TEST_DIR/etc-aa ]] || { _show_run; false; }
+  fi
+  if ! command -v apparmor_parser >/dev/null || [[ ! -e /etc/apparmor.d/abi/4.0 ]]; then
+    skip "apparmor_parser with abi 4.0 (AppArmor >= 4, Ubuntu 23.10+) is not installed: the profile's syntax is not checked"
+  fi
+  run apparmor_parser -Q -K "$prof"
+  assert_status 0
 }
 
 @test "doctor's cgroup line tells a hybrid v1/v2 host from a unified one" {

@@ -159,6 +159,55 @@ PY
   assert_equal "$(ls "$ROOT")" ""
 }
 
+@test "delete refuses a created container too, which stays created; killed, it deletes" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran'
+  oci_bg create -b "$TEST_DIR/b" c1
+  run --separate-stderr oci delete c1
+  assert_status 125
+  [[ $stderr == *"delete c1: it is created"* ]] || { _show_run; false; }
+  assert_equal "$(state_field c1 status)" created
+  oci kill c1 KILL
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  run --separate-stderr oci delete c1
+  assert_status 0
+  assert_equal "$(ls "$ROOT")" ""
+  [[ ! -e $OUT/ran ]]
+}
+
+@test "a stopped container cannot be started again: it is stopped, not created" {
+  make_bundle "$TEST_DIR/b" 'echo ran >>/out/ran'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(state_field c1 status)" stopped
+  run --separate-stderr oci start c1
+  assert_status 125
+  [[ $stderr == *"start c1: it is stopped, not created"* ]] || { _show_run; false; }
+  assert_equal "$(cat "$OUT/ran")" ran
+}
+
+@test "kill without a signal sends SIGTERM; the signal asked for is the one the process gets" {
+  make_bundle "$TEST_DIR/b" 'trap "echo USR1 >>/out/sig" USR1; trap "echo TERM >>/out/sig; exit 0" TERM; echo up >/out/up; while :; do sleep 0.1; done'
+  oci_bg create -b "$TEST_DIR/b" c1
+  oci start c1
+  wait_for_output "$OUT/up" up 10
+  oci kill c1 10
+  wait_for_output "$OUT/sig" USR1 10
+  oci kill c1
+  wait_for_output "$OUT/sig" TERM 10
+  for _ in $(seq 50); do [[ $(state_field c1 status) == stopped ]] && break; sleep 0.1; done
+  assert_equal "$(cat "$OUT/sig")" $'USR1\nTERM'
+}
+
+@test "the pid file is written before create returns, also given relative to the cwd; run -d writes one too" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  (cd "$U" && oci create -b "$TEST_DIR/b" --pid-file rel.pid c1 </dev/null >>"$U/bg.out" 2>&1)
+  assert_equal "$(cat "$U/rel.pid")" "$(state_field c1 pid)"
+  oci_bg run -d -b "$TEST_DIR/b" --pid-file "$U/run.pid" c2
+  assert_equal "$(cat "$U/run.pid")" "$(state_field c2 pid)"
+  [[ $(cat "/proc/$(cat "$U/run.pid")/comm") == nsbox-init ]]
+}
+
 @test "errors for ids: unknown, already existing, not a valid name" {
   make_bundle "$TEST_DIR/b" 'sleep 30'
   local verb
@@ -358,8 +407,6 @@ path, netns, kind = sys.argv[1:]
 c = json.load(open(path))
 ns = [n for n in c["linux"]["namespaces"] if n["type"] not in ("user", "network", kind)]
 ns.append({"type": "network", "path": netns})
-if kind == "mount":
-    ns.append({"type": "mount", "path": netns.replace("/net", "/mnt")})
 c["linux"]["namespaces"] = ns
 c["linux"].pop("uidMappings", None); c["linux"].pop("gidMappings", None)
 json.dump(c, open(path, "w"))
@@ -374,12 +421,143 @@ EOF2
     unshare -Ur sh "$U/join.sh" none
   assert_status 0
   assert_output_has 203.0.113.7
-  # A mount namespace by path is not joined: refused, said so.
-  rm -f "$U/ready"
-  run --separate-stderr as_user env U="$U" B="$TEST_DIR/b" NSBOX="$NSBOX" ROOT="$ROOT" \
-    unshare -Ur sh "$U/join.sh" mount
+}
+
+# join_mnt_bundle CONFIG PID [user]: CONFIG joins the mount namespace of
+# process PID (and with "user", its user namespace, with no mappings).
+join_mnt_bundle() {
+  python3 - "$1" "/proc/$2/ns" "${3-}" <<'PY'
+import json, sys
+path, ns, user = sys.argv[1:]
+c = json.load(open(path))
+drop = ("mount", "user") if user else ("mount",)
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] not in drop]
+c["linux"]["namespaces"].append({"type": "mount", "path": ns + "/mnt"})
+if user:
+    c["linux"]["namespaces"].append({"type": "user", "path": ns + "/user"})
+    c["linux"].pop("uidMappings"); c["linux"].pop("gidMappings")
+json.dump(c, open(path, "w"))
+PY
+}
+
+# The first container's process (its init, nsbox's, is not dumpable: only
+# root may open its /proc/PID/ns; the process it runs may be).
+container_process() {
+  local init
+  init=$(state_field "$1" pid)
+  pgrep -P "$init" | head -n 1
+}
+
+@test "a mount namespace given by path is joined (rootless, with its user namespace): the second container sees the first one's tree, which keeps its root" {
+  make_bundle "$TEST_DIR/b1" 'echo first >/dev/shm/mark; echo up >/out/up; sleep 30'
+  make_bundle "$TEST_DIR/b2" 'cat /dev/shm/mark; test -e /only-b2 && echo own-root; echo second >/dev/shm/mark2; id -u'
+  touch "$TEST_DIR/b2/rootfs/only-b2"
+  oci_bg create -b "$TEST_DIR/b1" m1
+  oci start m1
+  wait_for_output "$OUT/up" up 10
+  local pid
+  pid=$(container_process m1)
+  [[ -n $pid ]] || { echo "no process in m1" >&2; false; }
+  join_mnt_bundle "$TEST_DIR/b2/config.json" "$pid" user
+  run --separate-stderr oci run -b "$TEST_DIR/b2" m2
+  assert_status 0
+  # The first one's files, not the second bundle's root; root there is the
+  # user, as in the first.
+  assert_equal "$output" $'first\n0'
+  # The first container still runs in its own root and sees what the
+  # second wrote.
+  run --separate-stderr oci exec m1 sh -c 'cat /dev/shm/mark2; test -e /only-b2 || echo same-root'
+  assert_status 0
+  assert_equal "$output" $'second\nsame-root'
+  assert_equal "$(state_field m1 status)" running
+}
+
+@test "rootless, the kernel refuses a mount namespace whose user namespace is not joined too: said, with what to do" {
+  make_bundle "$TEST_DIR/b1" 'echo up >/out/up; sleep 30'
+  make_bundle "$TEST_DIR/b2" 'echo joined'
+  oci_bg create -b "$TEST_DIR/b1" m1
+  oci start m1
+  wait_for_output "$OUT/up" up 10
+  join_mnt_bundle "$TEST_DIR/b2/config.json" "$(container_process m1)"
+  run --separate-stderr oci run -b "$TEST_DIR/b2" m2
   assert_status 125
-  [[ $stderr == *"joining the mount namespace at /proc/"*"/ns/mnt: Operation not supported"* ]] || { _show_run; false; }
+  [[ $output != *joined* ]] || { _show_run; false; }
+  [[ $stderr == *"join the mount namespace at /proc/"*"/ns/mnt: Operation not permitted"* ]] || { _show_run; false; }
+  [[ $stderr == *"only with CAP_SYS_ADMIN in the user namespace that owns it: join that user namespace too"* ]] || { _show_run; false; }
+  # A namespace listed twice is a contradiction.
+  python3 - "$TEST_DIR/b2/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["linux"]["namespaces"].append({"type": "mount"})
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b2" m3
+  assert_status 125
+  [[ $stderr == *"config.json: the mount namespace is listed twice"* ]] || { _show_run; false; }
+}
+
+@test "as root, a mount namespace given by path is joined: the second container sees the first one's tree" {
+  ((EUID == 0)) || skip "needs root: the root rows of the OCI suite"
+  local b c rs=$TEST_DIR/root-state
+  for b in "$TEST_DIR/r1" "$TEST_DIR/r2"; do
+    mkdir -p "$b/rootfs/bin"
+    cp /bin/busybox "$b/rootfs/bin/"
+    for c in sh cat sleep test echo; do ln -sf busybox "$b/rootfs/bin/$c"; done
+    (cd "$b" && "$NSBOX" oci spec)
+  done
+  touch "$TEST_DIR/r2/rootfs/only-r2"
+  python3 - "$TEST_DIR/r1/config.json" 'echo first >/dev/shm/mark; exec sleep 30' \
+    "$TEST_DIR/r2/config.json" 'cat /dev/shm/mark; test -e /only-r2 && echo own-root; true' <<'PY'
+import json, sys
+for path, script in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    c = json.load(open(path))
+    c["process"].update(terminal=False, args=["sh", "-c", script])
+    json.dump(c, open(path, "w"))
+PY
+  timeout 30 "$NSBOX" oci --root "$rs" run -d -b "$TEST_DIR/r1" rm1 </dev/null >/dev/null 2>&1
+  local pid
+  pid=$(timeout 10 "$NSBOX" oci --root "$rs" state rm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+  sleep 0.3
+  # As root even init's namespace is open to the runtime.
+  join_mnt_bundle "$TEST_DIR/r2/config.json" "$pid"
+  run --separate-stderr timeout 60 "$NSBOX" oci --root "$rs" run -b "$TEST_DIR/r2" rm2
+  timeout 10 "$NSBOX" oci --root "$rs" delete --force rm1 >/dev/null 2>&1 || true
+  assert_status 0
+  assert_equal "$output" first
+}
+
+@test "a config without a mount namespace is refused before anything is set up" {
+  make_bundle "$TEST_DIR/b" 'echo ran'
+  python3 - "$TEST_DIR/b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr oci run -b "$TEST_DIR/b" nm1
+  assert_status 125
+  [[ $output != *ran* ]] || { _show_run; false; }
+  [[ $stderr == *"config.json: no mount namespace in linux.namespaces"* ]] || { _show_run; false; }
+  [[ ! -e $ROOT/nm1 ]]
+  ((EUID == 0)) || return 0
+  # As root the set-up would pivot_root the caller's mount namespace,
+  # moving the root of every process in it: tried in a throwaway one.
+  local b=$TEST_DIR/rb c
+  mkdir -p "$b/rootfs/bin"
+  cp /bin/busybox "$b/rootfs/bin/"
+  ln -sf busybox "$b/rootfs/bin/sh"
+  (cd "$b" && "$NSBOX" oci spec)
+  python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].update(terminal=False, args=["sh", "-c", "echo ran"])
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr timeout 60 unshare -m --propagation private sh -c \
+    '"$1" oci --root "$2" run -b "$3" nm2; echo "rc=$?"; test -e /etc/os-release && echo "root kept"' \
+    sh "$NSBOX" "$TEST_DIR/root-state" "$b"
+  assert_equal "$output" $'rc=125\nroot kept'
+  [[ $stderr == *"config.json: no mount namespace in linux.namespaces"* ]] || { _show_run; false; }
 }
 
 @test "a cgroup mount shows the host's cgroups read-only (this host is not pure cgroup v2)" {
@@ -479,6 +657,36 @@ log_hook() {
   assert_equal "$output" ran
   [[ $stderr == *"warning: hooks.poststart[0] /bin/sh: exit status 5"* ]] || { _show_run; false; }
   [[ $stderr == *"warning: hooks.poststop[0] /bin/sh: exit status 6"* ]] || { _show_run; false; }
+}
+
+@test "prestart hooks run first, in the runtime's namespaces, with the state; hooks of a kind run in order" {
+  make_bundle "$TEST_DIR/b" 'sleep 30'
+  add_hooks "$TEST_DIR/b/config.json" "$(log_hook prestart "$OUT/log")" \
+    "prestart:/bin/sh:readlink /proc/self/ns/mnt >>$OUT/log" \
+    "$(log_hook createRuntime "$OUT/log")"
+  oci_bg create -b "$TEST_DIR/b" p1
+  run cat "$OUT/log"
+  assert_equal "${lines[0]}" 'prestart "id":"p1" "status":"creating" '
+  # The runtime's mount namespace, not the container's.
+  assert_equal "${lines[1]}" "$(readlink /proc/self/ns/mnt)"
+  assert_equal "${lines[2]}" 'createRuntime "id":"p1" "status":"creating" '
+  assert_equal "${#lines[@]}" 3
+}
+
+@test "a failing prestart hook fails create naming it: no later hook runs, no container is left" {
+  make_bundle "$TEST_DIR/b" 'touch /out/ran'
+  add_hooks "$TEST_DIR/b/config.json" "prestart:/bin/sh:echo first >>$OUT/log" \
+    'prestart:/bin/sh:exit 5' "prestart:/bin/sh:echo third >>$OUT/log" \
+    "$(log_hook createRuntime "$OUT/log")" "$(log_hook poststop "$OUT/log")"
+  run --separate-stderr oci create -b "$TEST_DIR/b" p2
+  assert_status 125
+  [[ $stderr == *"hooks.prestart[1] /bin/sh: exit status 5"* ]] || { _show_run; false; }
+  assert_equal "$(cat "$OUT/log")" first
+  [[ ! -e $ROOT/p2 ]]
+  [[ ! -e $OUT/ran ]]
+  run --separate-stderr oci state p2
+  assert_status 125
+  [[ $stderr == *"container p2 does not exist"* ]] || { _show_run; false; }
 }
 
 @test "a malformed hook is refused before anything is created" {

@@ -154,9 +154,19 @@ expect_probe() {
   expect_probe ok syscall personality-query
 }
 
+# Skip (saying so) where the kernel has no i386 ABI at all (IA32 emulation
+# off, as ia32_emulation=0 or some VM kernels have it): there int 0x80
+# faults (SIGSEGV) on the host too, before any filter sees it.
+need_int80() {
+  local rc=0
+  as_user "$PROBE" int80 >/dev/null 2>&1 || rc=$?
+  ((rc != 139)) || skip "this kernel has no i386 system call ABI: int 0x80 faults outside any sandbox too"
+}
+
 @test "the i386 system call ABI (int 0x80) is refused with EPERM" {
   # A 32-bit call has other numbers: a filter written for x86_64 alone
   # would let it through unexamined.
+  need_int80
   expect_probe EPERM int80
 }
 
@@ -361,7 +371,7 @@ nsbox_in_ws() {
 }
 
 @test "with --allow-nested the agent may make a user namespace, and the rest of the filter holds" {
-  in_sandbox --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe int80'
+  in_sandbox --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe syscall kexec_load'
   assert_status 0
   assert_equal "$output" "0"$'\n'"EPERM"$'\n'"EPERM"$'\n'"EPERM"
 }
@@ -479,4 +489,259 @@ EOF2
   run --separate-stderr as_user bash -c 'exec 3<&-; cd "$1" && exec "$2" run --preserve-fds 1 shell -- -c true' bash "$WS" "$NSBOX"
   assert_status 125
   [[ $stderr == *"--preserve-fds 1: descriptor 3 is not open"* ]] || { _show_run; false; }
+}
+
+# --- the agent's state volume ---------------------------------------------------
+
+# state_profile NAME TEMPLATE STATE-JSON-ARRAY: the user's agent profile NAME.
+state_profile() {
+  as_user mkdir -p "$TEST_HOME/.config/nsbox/agents"
+  as_user sh -c 'printf "%s\n" "$2" >"$1"' sh "$TEST_HOME/.config/nsbox/agents/$1.json" \
+    "{\"command\": [\"/bin/sh\"], \"template\": \"$2\", \"state\": $3}"
+}
+
+@test "a symlink the agent leaves in its state volume is not followed by the next run: nothing is made or mounted in the user's ~/.ssh" {
+  # The agent has ~/.keeper (its volume) read-write; the profile also keeps
+  # ~/.keeper/inner/deep, which the next run makes and mounts from the
+  # volume.  The agent swaps inner for a symlink to the user's ~/.ssh on the
+  # host.  (The mount itself would also be refused at its destination,
+  # inside ~/.keeper: what this proves is that nothing is followed before.)
+  state_profile keeper host '["~/.keeper", "~/.keeper/inner/deep"]'
+  as_user mkdir -m 700 "$TEST_HOME/.ssh"
+  as_user sh -c 'echo PRIVATE KEY >"$1/.ssh/id_ed25519"' sh "$TEST_HOME"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'echo ok >~/.keeper/inner/mine'
+  assert_status 0
+  local vol=$TEST_HOME/.local/share/nsbox/volumes/keeper-data/.keeper
+  [[ -d $vol/inner/deep ]] || { echo "no $vol/inner/deep: the test shows nothing" >&2; false; }
+  # What the agent does (from outside here: inside, deep is a mount point).
+  as_user sh -c 'rm -r "$1/inner" && ln -s "$2/.ssh" "$1/inner"' sh "$vol" "$TEST_HOME"
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'cat ~/.keeper/inner/id_ed25519'
+  [[ $output != *"PRIVATE KEY"* ]] || { echo "the user's ~/.ssh was mounted: $output" >&2; false; }
+  assert_status 125
+  # Nothing was made in the user's ~/.ssh.
+  assert_equal "$(ls -A "$TEST_HOME/.ssh")" id_ed25519
+  [[ $stderr == *"agent keeper: state ~/.keeper/inner/deep: volume $TEST_HOME/.local/share/nsbox/volumes/keeper-data: open .keeper/inner/deep: Too many levels of symbolic links"* ]] || { _show_run; false; }
+  [[ $stderr == *"hint: a symlink or a file is where the agent's state folder should be (inner): not followed"* ]] || { _show_run; false; }
+}
+
+@test "a state volume whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] ||
+    skip "needs newuidmap (run only with subordinate ids) as the moment to swap the path, between nsbox's check and its mount"
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  state_profile keeper localhost/oci:latest '["~/.keeper"]'
+  local vols=$TEST_HOME/.local/share/nsbox/volumes base=$TEST_HOME/race
+  # A first run makes the volume; evil holds what the swap points to.
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" keeper -- -c 'echo mine >~/.keeper/what'
+  assert_status 0
+  mkdir -p "$base/bin" "$base/evil/.keeper"
+  echo SECRET >"$base/evil/.keeper/what"
+  cat >"$base/bin/newuidmap" <<EOF2
+#!/bin/sh
+[ -L "$vols/keeper-data" ] || { mv "$vols/keeper-data" "$vols/keeper-data.real" && ln -s "$base/evil" "$vols/keeper-data"; }
+exec /usr/bin/newuidmap "\$@"
+EOF2
+  chmod 755 "$base/bin/newuidmap"
+  chown -R "$TEST_UID:$TEST_GID" "$base"
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+    "$NSBOX" run -w "$WS" keeper -- -c 'cat ~/.keeper/what'
+  [[ -L $vols/keeper-data ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
+  [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"bind $vols/keeper-data/.keeper on /root/.keeper: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
+}
+
+# --- host processes, file systems, devices, network -------------------------------
+
+@test "a host process cannot be signalled, ptraced or entered by its pid: ESRCH, ESRCH, no /proc entry" {
+  # A process of the user's own on the host: same uid, so only the pid
+  # namespace stands between the agent and it.
+  as_user_bg "$TEST_DIR/victim.out" sleep 60
+  local pid=$BG_PID
+  kill -0 "$pid"
+  in_sandbox -- "./probe kill $pid; ./probe ptrace $pid; ls /proc/$pid/root/ 2>&1 | head -n 1"
+  assert_status 0
+  assert_equal "${lines[0]}" ESRCH
+  assert_equal "${lines[1]}" ESRCH
+  [[ ${lines[2]} == *"/proc/$pid/root/"*"No such file or directory" ]] || { _show_run; false; }
+  kill -0 "$pid"
+}
+
+@test "proc, sysfs and a tmpfs cannot be mounted, with real arguments: EPERM" {
+  in_sandbox -- 'mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe mount-fs sysfs /tmp/m; ./probe mount-fs tmpfs /tmp/m'
+  assert_status 0
+  assert_equal "$output" $'EPERM\nEPERM\nEPERM'
+}
+
+@test "device nodes beyond the minimal set are absent: no disk, /dev/mem, kvm, vsock or fuse" {
+  # Each file is stat'ed: find's -type reads the directory's entry, which
+  # for a bind-mounted node is the placeholder file's type.
+  in_sandbox -- 'for f in $(find /dev ! -type d ! -type l); do { [ -c "$f" ] || [ -b "$f" ]; } && echo "$f"; done | sort; for d in sda vda mem kmem port kvm vsock fuse net/tun; do [ -e /dev/$d ] && echo "present /dev/$d"; done; true'
+  assert_status 0
+  assert_equal "$output" "$(printf '%s\n' /dev/full /dev/null /dev/pts/ptmx /dev/random /dev/tty /dev/urandom /dev/zero)"
+}
+
+@test "with the network none there is no route out: a connection to an outside address fails with ENETUNREACH" {
+  # 192.0.2.1 (TEST-NET-1): no namespace serves it; outside a sandbox it
+  # would leave through the host's gateway.
+  in_sandbox -- './probe connect 192.0.2.1 80; ./probe connect 10.0.2.2 53'
+  assert_status 0
+  assert_equal "$output" $'ENETUNREACH\nENETUNREACH'
+}
+
+@test "a setuid-root binary of the host gains nothing in the host template: it runs with the agent's ids" {
+  ((EUID == 0)) || skip "needs root to put a setuid-root binary in a host folder the host template shows (/opt)"
+  local dir
+  dir=$(mktemp -d /opt/nsbox-suid.XXXXXX)
+  cleanup_later "$dir"
+  chmod 755 "$dir"
+  cp "$PROBE" "$dir/probe"
+  chown root:root "$dir/probe"
+  chmod 4755 "$dir/probe"
+  # Outside, it would run as root: the test shows something.
+  run setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --clear-groups "$dir/probe" ids
+  assert_equal "$output" "$TEST_UID 0"
+  in_sandbox -- "$dir/probe ids; grep NoNewPrivs /proc/self/status"
+  assert_status 0
+  assert_equal "${lines[0]}" "$TEST_UID $TEST_UID"
+  [[ ${lines[1]} == "NoNewPrivs:"*1 ]] || { _show_run; false; }
+}
+
+# --- symlinks and '..' in the workspace and in -v sources -------------------------
+
+@test "a symlink and '..' in the workspace lead to the sandbox's files, not the host's" {
+  # The user's home on the host holds a secret beside the workspace.
+  as_user sh -c 'echo SECRET >"$1/secret"; mkdir -p "$1/.ssh"; echo KEY >"$1/.ssh/id"' sh "$TEST_HOME"
+  as_user ln -s "$TEST_HOME/.ssh/id" "$WS/key"
+  as_user ln -s ../secret "$WS/up"
+  in_sandbox -- "cat key 2>&1; cat up 2>&1; cat ../secret 2>&1; cat $WS/../../home/secret 2>&1; true"
+  assert_status 0
+  [[ $output != *SECRET* && $output != *KEY* ]] || { _show_run; false; }
+  assert_equal "${#lines[@]}" 4
+  for l in "${lines[@]}"; do
+    [[ $l == *"No such file or directory" ]] || { _show_run; false; }
+  done
+}
+
+@test "a -v source whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {
+  [[ $TEST_USER_HAS_SUBIDS == 1 ]] ||
+    skip "needs newuidmap (run only with subordinate ids) as the moment to swap the path, between nsbox's check and its mount"
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  local base=$TEST_HOME/vrace
+  mkdir -p "$base/flip/data" "$base/evil/data" "$base/bin"
+  echo mine >"$base/flip/data/what"
+  echo SECRET >"$base/evil/data/what"
+  cat >"$base/bin/newuidmap" <<EOF2
+#!/bin/sh
+[ -L "$base/flip" ] || { mv "$base/flip" "$base/flip.real" && ln -s evil "$base/flip"; }
+exec /usr/bin/newuidmap "\$@"
+EOF2
+  chmod 755 "$base/bin/newuidmap"
+  chown -R "$TEST_UID:$TEST_GID" "$base"
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+    "$NSBOX" run -w "$WS" -v "$base/flip/data:/data" -t localhost/oci:latest shell -- -c 'cat /data/what'
+  [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
+  [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"bind $base/flip/data on /data: it changed while nsbox set the sandbox up"* ]] || { _show_run; false; }
+}
+
+# --- the working directory (the CVE-2024-21626 class) -----------------------------
+
+@test "a working directory through a descriptor the caller left open (/proc/self/fd/7) is refused, not followed out of the root" {
+  # runc's CVE-2024-21626: process.cwd /proc/self/fd/N, N a directory fd
+  # the runtime holds, puts the process in the host's tree.  Here the
+  # caller (an engine) has fd 7 open on a host folder with a secret.
+  local b=$TEST_DIR/b c
+  mkdir -p "$b/rootfs/bin" "$TEST_DIR/hostdir"
+  echo HOSTSECRET >"$TEST_DIR/hostdir/s"
+  cp /bin/busybox "$b/rootfs/bin/"
+  for c in sh cat; do ln -sf busybox "$b/rootfs/bin/$c"; done
+  chown -R "$TEST_UID:$TEST_GID" "$b" "$TEST_DIR/hostdir"
+  (cd "$b" && as_user "$NSBOX" oci spec --rootless)
+  python3 - "$b/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["process"].update(terminal=False, args=["sh", "-c", "cat s"], cwd="/proc/self/fd/7")
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  run --separate-stderr as_user bash -c 'exec 7<"$1"; exec "$2" oci --root "$3" run -b "$4" cwd1' \
+    bash "$TEST_DIR/hostdir" "$NSBOX" "$TEST_HOME/oci-root" "$b"
+  [[ $output != *HOSTSECRET* ]] || { echo "the process ran in the host's folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"chdir to /proc/self/fd/7: Too many levels of symbolic links"* ]] || { _show_run; false; }
+  [[ $stderr == *"hint: a /proc magic link (such as /proc/self/fd/N) is not followed to the working directory"* ]] || { _show_run; false; }
+}
+
+@test "nsbox exec -w through a descriptor the caller left open is refused too" {
+  echo HOSTSECRET >"$TEST_DIR/s"
+  chown "$TEST_UID:$TEST_GID" "$TEST_DIR/s"
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" shell -- -c 'sleep 60'
+  assert_status 0
+  run --separate-stderr as_user bash -c 'exec 7<"$1"; exec "$2" exec -w /proc/self/fd/7 ws-shell cat s' \
+    bash "$TEST_DIR" "$NSBOX"
+  as_user "$NSBOX" stop -t 1 ws-shell >/dev/null 2>&1 || true
+  [[ $output != *HOSTSECRET* ]] || { echo "the process ran in the host's folder: $output" >&2; false; }
+  assert_status 125
+  [[ $stderr == *"chdir to /proc/self/fd/7: Too many levels of symbolic links"* ]] || { _show_run; false; }
+}
+
+# --- as root in the sandbox ---------------------------------------------------------
+
+@test "root in an image sandbox, with its capabilities, is refused as the agent is: modules, mounts, keyrings, bpf, nested namespaces, init, /proc/sys" {
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  # The image has no user: its processes run as root (uid 0) inside.
+  in_sandbox -t localhost/oci:latest -- 'id -u; grep ^CapEff /proc/self/status;
+    for c in finit_module delete_module keyctl bpf unshare-user; do ./probe syscall $c; done
+    mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe ptrace 1; ./probe open-write /proc/1/exe
+    echo x 2>&1 >/proc/sys/kernel/hostname; true'
+  assert_status 0
+  assert_equal "${lines[0]}" 0
+  # Root there has capabilities (the Docker-like set), which is the point.
+  [[ ${lines[1]} != *"0000000000000000" ]] || { _show_run; false; }
+  assert_equal "$(printf '%s\n' "${lines[@]:2:8}")" "$(printf '%s\n' EPERM EPERM EPERM EPERM EPERM EPERM EPERM EACCES)"
+  [[ ${lines[10]} == *"Read-only file system"* ]] || { _show_run; false; }
+}
+
+# --- nsbox exec's process before it execs -----------------------------------------
+
+@test "the process nsbox exec starts cannot be robbed before it execs: its exe hidden, not writable, no fd taken" {
+  ((EUID == 0)) || skip "needs root: strace holds the process at its execve, inside the sandbox, for the agent to find"
+  command -v strace >/dev/null || skip "needs strace (to hold the process at its execve)"
+  # Until its execve, the process runs nsbox's binary inside the sandbox's
+  # pid namespace (CVE-2019-5736's moment); strace delays that execve
+  # so the agent's watcher surely finds it.  The binary is the user's own
+  # (~/bin/nsbox, as a user's build is), so only the kernel's checks stand
+  # between the agent and it.
+  local bin=$TEST_HOME/bin
+  mkdir -p "$bin"
+  cp "$NSBOX" "$bin/nsbox"
+  chown -R "$TEST_UID:$TEST_GID" "$bin"
+  cat >"$WS/watch.sh" <<'EOF2'
+end=$(( $(date +%s) + 20 ))
+while [ $(date +%s) -lt $end ]; do
+  for p in /proc/[0-9]*; do
+    [ "$(cat $p/comm 2>/dev/null)" = nsbox ] || continue
+    echo "seen $(readlink $p/exe >/dev/null 2>&1 && echo exe-readable || echo exe-hidden) $(./probe open-write $p/exe) $(./probe getfd ${p#/proc/} 0)" >found
+    exit 0
+  done
+done
+echo none >found
+EOF2
+  chown "$TEST_UID:$TEST_GID" "$WS/watch.sh"
+  run --separate-stderr as_user "$bin/nsbox" run -d -w "$WS" shell -- -c 'sh watch.sh; sleep 30'
+  assert_status 0
+  sleep 0.5
+  run timeout 40 strace -f -qq -o /dev/null -e trace=execve -e inject=execve:delay_enter=1500000 \
+    setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --init-groups -- /usr/bin/env -i HOME="$TEST_HOME" \
+    PATH=/usr/bin:/bin "$bin/nsbox" exec ws-shell true
+  for _ in $(seq 50); do [[ -s $WS/found ]] && break; sleep 0.1; done
+  as_user "$bin/nsbox" stop -t 1 ws-shell >/dev/null 2>&1 || true
+  # Dumpable, it read "seen exe-readable ETXTBSY ok": fd 0 taken.
+  assert_equal "$(cat "$WS/found")" "seen exe-hidden EACCES EPERM"
 }

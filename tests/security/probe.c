@@ -11,6 +11,10 @@
  *   probe getfd PID FD       pidfd_getfd: take PID's descriptor FD
  *   probe open-write PATH    open PATH for writing (e.g. /proc/1/exe)
  *   probe tiocsti            push a character into stdin's terminal
+ *   probe kill PID           kill(PID, 0): is a process there to signal
+ *   probe mount-fs TYPE DIR  mount a TYPE file system (proc, sysfs, tmpfs)
+ *   probe connect IP PORT    a TCP connection to IP:PORT
+ *   probe ids                the real and effective uid
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -111,8 +118,12 @@ static int
 int80 (void)
 {
   long r;
-  /* __NR_getpid is 20 in the i386 table. */
-  __asm__ volatile ("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+  /* __NR_getpid is 20 in the i386 table.  From 64-bit code, int 0x80
+   * zeroes r8-r11: the compiler must not keep anything there. */
+  __asm__ volatile ("int $0x80"
+                    : "=a"(r)
+                    : "a"(20L)
+                    : "memory", "cc", "r8", "r9", "r10", "r11");
   if (r < 0 && r > -4096)
     {
       errno = (int) -r;
@@ -186,6 +197,24 @@ main (int argc, char **argv)
     {
       char c = '#';
       return report (ioctl (0, TIOCSTI, &c));
+    }
+  if (argc == 3 && strcmp (argv[1], "kill") == 0)
+    return report (kill ((pid_t) atoi (argv[2]), 0));
+  if (argc == 4 && strcmp (argv[1], "mount-fs") == 0)
+    return report (mount (argv[2], argv[3], argv[2], MS_NOSUID, NULL));
+  if (argc == 4 && strcmp (argv[1], "connect") == 0)
+    {
+      struct sockaddr_in sin = { .sin_family = AF_INET,
+                                 .sin_port = htons ((uint16_t) atoi (argv[3])) };
+      int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0 || inet_pton (AF_INET, argv[2], &sin.sin_addr) != 1)
+        return report (-1);
+      return report (connect (fd, (struct sockaddr *) &sin, sizeof sin));
+    }
+  if (argc == 2 && strcmp (argv[1], "ids") == 0)
+    {
+      printf ("%u %u\n", (unsigned) getuid (), (unsigned) geteuid ());
+      return 0;
     }
   fprintf (stderr, "usage: see tests/security/probe.c\n");
   return 2;
