@@ -178,7 +178,7 @@ oci_ps (const struct oci_global *g, int argc, char **argv, nb_error_t *err)
     }
   json_array_append_new (pids, json_integer (st.pid));
   conn = rt_state_connect (dir, err);
-  if (conn < 0 || rt_sync_send (conn, RT_REQ_NS, 0, NULL, -1) < 0
+  if (conn < 0 || rt_state_request (conn, RT_REQ_NS, 0) < 0
       || rt_sync_recv_fds (conn, &msg, fds, RT_SYNC_MAX_FDS, &n_fds) <= 0)
     {
       rt_state_clear (&st);

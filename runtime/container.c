@@ -176,6 +176,15 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   parent = fds[0];
   child = fds[1];
 
+  /* Whoever may ask init for its namespaces, to start or to signal all:
+   * processes of the user namespace nsbox runs in now. */
+  {
+    struct stat ns;
+    if (stat ("/proc/self/ns/user", &ns) < 0)
+      return nb_error_make (err, errno, "stat /proc/self/ns/user");
+    io.owner_userns_dev = ns.st_dev;
+    io.owner_userns_ino = ns.st_ino;
+  }
   if (join_namespaces (spec, err) < 0)
     return -1;
   /* Opened here, where the path means what the caller meant; init enters
@@ -430,7 +439,7 @@ rt_container_start (const char *state_dir, nb_error_t *err)
                    rt_status_name (st.status));
   else if ((conn = rt_state_connect (state_dir, err)) >= 0)
     {
-      r = rt_sync_send (conn, RT_REQ_START, 0, NULL, -1);
+      r = rt_state_request (conn, RT_REQ_START, 0);
       if (r < 0)
         nb_error_make (err, -r, "ask its init to start");
     }
@@ -473,7 +482,7 @@ rt_container_kill (const char *state_dir, int sig, bool all, nb_error_t *err)
       struct rt_sync_msg msg;
       if (conn < 0)
         return -1;
-      if (rt_sync_send (conn, RT_REQ_SIGNAL_ALL, sig, NULL, -1) < 0
+      if (rt_state_request (conn, RT_REQ_SIGNAL_ALL, sig) < 0
           || rt_sync_recv (conn, &msg, NULL) <= 0)
         return nb_error_make (err, errno, "signal its processes");
     }

@@ -122,7 +122,7 @@ get_namespaces (const char *dir, int *fds, size_t *n, int *mask,
 
   if (conn < 0)
     return -1;
-  r = rt_sync_send (conn, RT_REQ_NS, 0, NULL, -1);
+  r = rt_state_request (conn, RT_REQ_NS, 0);
   if (r < 0)
     return nb_error_make (err, -r, "ask its init for its namespaces");
   r = rt_sync_recv_fds (conn, &msg, fds, RT_N_NS, n);

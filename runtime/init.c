@@ -315,12 +315,24 @@ serve (struct init *in, int conn, const char *slave)
   socklen_t len = sizeof cred;
   struct rt_sync_msg msg;
 
+  cleanup_close int userns = -1;
+  struct stat ns;
+
   if (getsockopt (conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
       || ((in->spec->clone_flags & CLONE_NEWPID) && cred.pid != 0))
     return;
   /* A client that says nothing does not hold init up for long. */
   setsockopt (conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (rt_sync_recv (conn, &msg, NULL) <= 0)
+  if (rt_sync_recv (conn, &msg, &userns) <= 0)
+    return;
+  /* Outside our pid namespace is not enough: another sandbox's agent is
+   * too.  The request carries its sender's user namespace, which must be
+   * the one we were made from -- an fd no process of a sandbox can have
+   * (NS_GET_PARENT and NS_GET_USERNS refuse namespaces above the
+   * caller's). */
+  if (userns < 0 || fstat (userns, &ns) < 0
+      || ns.st_dev != in->o->owner_userns_dev
+      || ns.st_ino != in->o->owner_userns_ino)
     return;
   switch (msg.type)
     {

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "runtime/state.h"
+#include "runtime/sync.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 #include "runtime/base/json.h"
@@ -295,6 +296,16 @@ rt_state_sock_addr (const char *dir, struct sockaddr_un *addr, socklen_t *len,
   *len = (socklen_t) (offsetof (struct sockaddr_un, sun_path) + (size_t) n
                       + 1);
   return 0;
+}
+
+int
+rt_state_request (int conn, int type, int status)
+{
+  cleanup_close int userns = open ("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+
+  if (userns < 0)
+    return -errno;
+  return rt_sync_send (conn, type, status, NULL, userns);
 }
 
 int

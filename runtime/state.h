@@ -68,6 +68,9 @@ int rt_state_sock_addr (const char *dir, struct sockaddr_un *addr,
                         socklen_t *len, int *dirfd, nb_error_t *err);
 /* Connect to DIR's init; ERR says it does not answer. */
 int rt_state_connect (const char *dir, nb_error_t *err);
+/* Send init a request (RT_REQ_*) on CONN, with this process's user
+ * namespace as its credential (see init.c's serve).  0 or -errno. */
+int rt_state_request (int conn, int type, int status);
 /* Write PID to PATH (an engine's --pid-file), atomically. */
 int rt_write_pid_file (const char *path, pid_t pid, nb_error_t *err);
 /* Remove state.json and init.sock from DIR (not DIR itself). */

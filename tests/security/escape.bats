@@ -387,15 +387,28 @@ nsbox_in_ws() {
 
 # --- the sandbox's init socket -------------------------------------------------
 
-@test "the agent cannot get the sandbox's namespaces from its init, nor signal every process through it" {
-  # The user's runtime dir as the workspace puts the sandbox's own init.sock
-  # in the agent's reach; init must still answer no one inside.
-  local run=/tmp/nsbox-$TEST_UID
+@test "the agent cannot get namespaces from any sandbox's init, nor signal every process through it, even with its own user namespace as credential" {
+  # The user's runtime dir as the workspace puts the init.sock of this
+  # sandbox and of another one of the user's in the agent's reach.  Neither
+  # init may answer it: not its own (the agent is inside its pid namespace)
+  # and not the other's (it is outside that one's, as nsbox is) -- requests
+  # must carry the user namespace nsbox runs in, which the agent cannot get.
+  local run=/tmp/nsbox-$TEST_UID other
   mkdir -p -m 700 "$run" && chown "$TEST_UID:$TEST_GID" "$run"
+  other=$(mk_workspace other)
+  run --separate-stderr as_user "$NSBOX" run -d -w "$other" shell -- -c 'sleep 120'
+  assert_status 0
   WS=$run
   in_sandbox -- 'python3 - <<"EOF"
-import glob, socket, struct
-tried = 0
+import fcntl, glob, os, socket, struct
+own = os.open("/proc/self/ns/user", os.O_RDONLY)
+try:
+    cred = fcntl.ioctl(own, 0xB702)  # NS_GET_PARENT: the user namespace of nsbox
+    print("got the parent user namespace")
+except OSError as e:
+    print("NS_GET_PARENT", e.errno)
+    cred = own
+tried = answered = 0
 for path in glob.glob("'"$run"'/*/init.sock"):
     for req, arg in ((6, 0), (8, 9), (7, 0)):  # namespaces; SIGKILL all; start
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -405,17 +418,23 @@ for path in glob.glob("'"$run"'/*/init.sock"):
             break  # a stale socket: no init behind it
         s.settimeout(5)
         try:
-            s.send(struct.pack("ii", req, arg) + b"\0")
+            s.sendmsg([struct.pack("ii", req, arg) + b"\0"],
+                      [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", cred))])
             data, anc, flags, addr = s.recvmsg(4096, socket.CMSG_LEN(8 * 4))
         except (BrokenPipeError, ConnectionResetError):  # refused unread
             data, anc = b"", []
-        print(req, len(data), len(anc))
+        if data or anc:
+            answered += 1
+            print("answered", path, req, len(data), len(anc))
         tried += 1
-assert tried, "no live init.sock found"
-print("alive")
+print("tried", tried, "answered", answered)
 EOF'
+  as_user "$NSBOX" stop -t 0 other-shell >/dev/null 2>&1 || true
   assert_status 0
-  assert_equal "$output" "$(printf '6 0 0\n8 0 0\n7 0 0\nalive')"
+  assert_output_has "NS_GET_PARENT 1"
+  refute_output_has "answered /"
+  # Both inits were tried: this sandbox's and the other one's.
+  [[ $output =~ tried\ ([0-9]+)\ answered\ 0 ]] && ((BASH_REMATCH[1] >= 6)) || { _show_run; false; }
 }
 
 # --- bind sources swapped while nsbox sets up ----------------------------------
