@@ -35,10 +35,7 @@ setup() {
 }
 
 teardown() {
-  local n
-  for n in $(as_user "$NSBOX" ls -q 2>/dev/null); do
-    as_user "$NSBOX" stop -t 0 "$n" >/dev/null 2>&1 || true
-  done
+  stop_user_sandboxes
   nsbox_teardown
 }
 

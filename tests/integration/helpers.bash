@@ -26,6 +26,8 @@
 #   mk_workspace NAME      create $TEST_HOME/NAME (or NAME if absolute) owned by
 #                          the user and print its path
 #   cleanup_later PATH     remove PATH (made outside $TEST_DIR) at teardown
+#   stop_user_sandboxes    stop every sandbox of the test user (a teardown's
+#                          first step where tests leave detached ones)
 #   wait_for_output FILE TEXT SECONDS
 #                          wait until FILE holds TEXT; fail showing FILE after
 #                          SECONDS
@@ -89,6 +91,15 @@ nsbox_teardown() {
 
 setup() { nsbox_setup; }
 teardown() { nsbox_teardown; }
+
+# Detached sandboxes outlive the commands that made them: a teardown ends
+# the test user's with this, before nsbox_teardown.
+stop_user_sandboxes() {
+  local n
+  for n in $(as_user "$NSBOX" ls -q 2>/dev/null); do
+    as_user "$NSBOX" stop -t 0 "$n" >/dev/null 2>&1 || true
+  done
+}
 
 # as_user's parts.  doctor.bats exports as_user with these (export -f) to call
 # it from a child bash: keep their names, or change both files together.
