@@ -143,6 +143,16 @@ struct launch
   struct rt_state_stamp stamp; /* the state.json it wrote */
 };
 
+/* A launch that failed after the clone: init goes, and its state with it. */
+static int
+abandon (pid_t pid, const struct rt_create_opts *o)
+{
+  kill_and_reap (pid);
+  if (o->state_dir)
+    rt_state_remove (o->state_dir);
+  return -1;
+}
+
 /* Clone the container's init, map its ids, let it set up, and read what it
  * reports until every copy of the sync socket is closed: init's after set-up
  * (and the agent's once it exec'd), or init's READY when it waits to be
@@ -246,6 +256,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
       || (o->pid_file && rt_write_pid_file (o->pid_file, l->pid, err) < 0))
     {
       cleanup_error nb_error_t err2 = NULL;
+      /* The id maps' helpers are waited for after init is gone. */
       kill_and_reap (l->pid);
       if (spec->clone_flags & CLONE_NEWUSER)
         rt_idmap_end (&job, &err2);
@@ -255,18 +266,11 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
     }
   if ((spec->clone_flags & CLONE_NEWUSER) && rt_idmap_end (&job, err) < 0)
     {
-      kill_and_reap (l->pid);
-      if (o->state_dir)
-        rt_state_remove (o->state_dir);
-      return nb_error_wrap (err, "map ids into the sandbox");
+      nb_error_wrap (err, "map ids into the sandbox");
+      return abandon (l->pid, o);
     }
   if (o->net_setup && o->net_setup (l->pid, o->net_arg, err) < 0)
-    {
-      kill_and_reap (l->pid);
-      if (o->state_dir)
-        rt_state_remove (o->state_dir);
-      return -1;
-    }
+    return abandon (l->pid, o);
   /* LOCK_UN drops the lock of the open file, also init's copy of it. */
   if (o->release_fd >= 0)
     flock (o->release_fd, LOCK_UN);
@@ -287,10 +291,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
       if (rt_hooks_run (spec->hooks, "prestart", hook_state, err) < 0
           || rt_hooks_run (spec->hooks, "createRuntime", hook_state, err) < 0)
         {
-          kill_and_reap (l->pid);
-          if (o->state_dir)
-            rt_state_remove (o->state_dir);
-          return -1;
+          return abandon (l->pid, o);
         }
     }
   rt_sync_send (parent, RT_SYNC_GO,
@@ -534,18 +535,13 @@ void
 rt_container_reap (const char *state_dir)
 {
   cleanup_error nb_error_t e = NULL;
-  cleanup_free char *path = nb_path_join (state_dir, "state.json");
   struct rt_state_stamp stamp;
   struct rt_state st;
-  struct stat sb;
 
   /* The file read, stamped first: a start that takes the dir over
    * meanwhile writes another, which stays. */
-  if (path == NULL || stat (path, &sb) < 0)
+  if (rt_state_stamp (state_dir, &stamp) < 0)
     return;
-  stamp.dev = sb.st_dev;
-  stamp.ino = sb.st_ino;
-  stamp.ctime = sb.st_ctim;
   if (rt_state_read (state_dir, &st, &e) < 0)
     return;
   if (st.status == RT_STATUS_STOPPED)

@@ -118,6 +118,13 @@ valid_utf8 (const char *s)
   return true;
 }
 
+static struct rt_state_stamp
+stamp_of (const struct stat *st)
+{
+  return (struct rt_state_stamp) { .dev = st->st_dev, .ino = st->st_ino,
+                                   .ctime = st->st_ctim };
+}
+
 int
 rt_state_write (const char *dir, const char *id, const char *bundle,
                 pid_t pid, json_t *annotations, const char *cgroup,
@@ -180,8 +187,7 @@ rt_state_write (const char *dir, const char *id, const char *bundle,
     }
   /* Taken after the rename, which changes the file's ctime. */
   if (stamp && fstat (fd, &st) == 0)
-    *stamp = (struct rt_state_stamp) { .dev = st.st_dev, .ino = st.st_ino,
-                                       .ctime = st.st_ctim };
+    *stamp = stamp_of (&st);
   fclose (f);
   return 0;
 }
@@ -337,17 +343,28 @@ rt_state_remove (const char *dir)
     unlink (sock);
 }
 
-void
-rt_state_remove_own (const char *dir, const struct rt_state_stamp *stamp)
+int
+rt_state_stamp (const char *dir, struct rt_state_stamp *stamp)
 {
   cleanup_free char *path = nb_path_join (dir, "state.json");
   struct stat st;
 
+  if (path == NULL || stat (path, &st) < 0)
+    return -1;
+  *stamp = stamp_of (&st);
+  return 0;
+}
+
+void
+rt_state_remove_own (const char *dir, const struct rt_state_stamp *stamp)
+{
+  struct rt_state_stamp now;
+
   /* The very file this start wrote (a later one's rename would have put
    * another inode there): no need to read it back. */
-  if (path && stat (path, &st) == 0 && st.st_dev == stamp->dev
-      && st.st_ino == stamp->ino && st.st_ctim.tv_sec == stamp->ctime.tv_sec
-      && st.st_ctim.tv_nsec == stamp->ctime.tv_nsec)
+  if (rt_state_stamp (dir, &now) == 0 && now.dev == stamp->dev
+      && now.ino == stamp->ino && now.ctime.tv_sec == stamp->ctime.tv_sec
+      && now.ctime.tv_nsec == stamp->ctime.tv_nsec)
     rt_state_remove (dir);
 }
 

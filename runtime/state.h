@@ -75,6 +75,8 @@ int rt_state_request (int conn, int type, int status);
 int rt_write_pid_file (const char *path, pid_t pid, nb_error_t *err);
 /* Remove state.json and init.sock from DIR (not DIR itself). */
 void rt_state_remove (const char *dir);
+/* Which file DIR/state.json is now; -1 when there is none. */
+int rt_state_stamp (const char *dir, struct rt_state_stamp *stamp);
 /* The same only while state.json is still the file STAMP names: not a
  * later container's that took the dir over meanwhile. */
 void rt_state_remove_own (const char *dir, const struct rt_state_stamp *stamp);
