@@ -469,30 +469,18 @@ check_overlay (struct doc_result *r, bool userns_ok)
 static char *
 find_program (const char *name)
 {
-  const char *path = getenv ("PATH");
-  cleanup_free char *copy = strdup (path ? path : "");
-  char *save = NULL;
+  char *p = nb_find_in_path (name);
 
-  if (copy == NULL)
-    return NULL;
-  for (char *d = strtok_r (copy, ":", &save); d;
-       d = strtok_r (NULL, ":", &save))
+  if (p == NULL)
     {
-      char *p;
-      if (d[0] != '/')
-        continue;
-      p = nb_path_join (d, name);
-      if (p && access (p, X_OK) == 0)
-        return p;
-      free (p);
+      p = nb_path_join ("/usr/bin", name);
+      if (p && access (p, X_OK) < 0)
+        {
+          free (p);
+          p = NULL;
+        }
     }
-  {
-    char *p = nb_path_join ("/usr/bin", name);
-    if (p && access (p, X_OK) == 0)
-      return p;
-    free (p);
-  }
-  return NULL;
+  return p;
 }
 
 /* newuidmap can only write ranges beyond our own id when it runs with

@@ -2,6 +2,7 @@
 #include "cli/network.h"
 #include "proxy/proxy.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/fs.h"
 #include "runtime/base/plugin.h"
 #include "runtime/net.h"
 
@@ -184,26 +185,12 @@ fail_to (int ready_fd, const char *fmt, ...)
   return -1;
 }
 
-/* Is PROG an executable in $PATH? */
+/* Is PROG an executable in $PATH, where execvp finds it? */
 static bool
 in_path (const char *prog)
 {
-  const char *path = getenv ("PATH");
-  cleanup_free char *copy = strdup (path && path[0] ? path
-                                                    : "/usr/local/bin:/usr/bin:/bin");
-  char *save = NULL;
-
-  if (copy == NULL)
-    return false;
-  for (char *dir = strtok_r (copy, ":", &save); dir;
-       dir = strtok_r (NULL, ":", &save))
-    {
-      cleanup_free char *full = NULL;
-      if (asprintf (&full, "%s/%s", dir, prog) >= 0
-          && access (full, X_OK) == 0)
-        return true;
-    }
-  return false;
+  cleanup_free char *path = nb_find_in_path (prog);
+  return path != NULL;
 }
 
 struct helper

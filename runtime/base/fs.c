@@ -561,3 +561,26 @@ out:
   rm_walk_free (&w);
   return ret;
 }
+
+char *
+nb_find_in_path (const char *name)
+{
+  const char *path = getenv ("PATH");
+  cleanup_free char *copy = strdup (path ? path : "/bin:/usr/bin");
+  char *save = NULL;
+
+  if (copy == NULL)
+    return NULL;
+  for (char *d = strtok_r (copy, ":", &save); d;
+       d = strtok_r (NULL, ":", &save))
+    {
+      char *p;
+      if (d[0] != '/')
+        continue;
+      p = nb_path_join (d, name);
+      if (p && access (p, X_OK) == 0)
+        return p;
+      free (p);
+    }
+  return NULL;
+}

@@ -26,6 +26,9 @@ int nb_open_regular_at (int dirfd, const char *name, int flags,
 int nb_read_file (const char *path, char **out, size_t *len, nb_error_t *err);
 /* "A/B" in a new string (NULL only when out of memory). */
 char *nb_path_join (const char *a, const char *b);
+/* NAME's executable in $PATH's absolute directories (execvp's default path
+ * when $PATH is unset), as a new string; NULL when there is none. */
+char *nb_find_in_path (const char *name);
 /* Is PARENT equal to CHILD or one of its ancestors?  Both absolute and
  * normalised (no "//", no trailing "/", no "." or ".."). */
 int nb_path_is_within (const char *child, const char *parent);
