@@ -67,6 +67,13 @@ GET='curl -sS -m 10 -o /tmp/body -w "%{http_code}\n"'
   assert_equal "${lines[-1]}" "hello from api"
 }
 
+@test "filtered: the user's -e overrides a proxy variable, once and for all" {
+  filtered -e NO_PROXY=localhost,intranet.example.test -- 'env | grep -c "^NO_PROXY="; echo "$NO_PROXY"'
+  assert_status 0
+  assert_equal "${lines[0]}" 1
+  assert_equal "${lines[1]}" "localhost,intranet.example.test"
+}
+
 @test "filtered: an allowed host answers through a CONNECT tunnel" {
   filtered --egress-allow api.example.test:8080 -- 'curl -sS -m 10 --proxytunnel -x http://127.0.0.1:3128 http://api.example.test:8080/'
   assert_status 0

@@ -26,6 +26,9 @@
 #   mk_workspace NAME      create $TEST_HOME/NAME (or NAME if absolute) owned by
 #                          the user and print its path
 #   cleanup_later PATH     remove PATH (made outside $TEST_DIR) at teardown
+#   sandbox_sh [OPTS...] -- SCRIPT
+#                          run sh -c SCRIPT as the agent in $WS's sandbox
+#                          (bats run: sets $status, $output, $stderr)
 #   stop_user_sandboxes    stop every sandbox of the test user (a teardown's
 #                          first step where tests leave detached ones)
 #   wait_for_output FILE TEXT SECONDS
@@ -91,6 +94,18 @@ nsbox_teardown() {
 
 setup() { nsbox_setup; }
 teardown() { nsbox_teardown; }
+
+# sandbox_sh [NSBOX-RUN-OPTIONS...] -- SCRIPT: sh -c SCRIPT as the agent in
+# $WS's sandbox (shell agent), through bats' run: $status, $output, $stderr.
+sandbox_sh() {
+  local opts=()
+  while [[ $1 != -- ]]; do
+    opts+=("$1")
+    shift
+  done
+  shift
+  run --separate-stderr as_user "$NSBOX" run -w "$WS" "${opts[@]}" shell -- -c "$1"
+}
 
 # Detached sandboxes outlive the commands that made them: a teardown ends
 # the test user's with this, before nsbox_teardown.

@@ -32,17 +32,6 @@ teardown() {
   nsbox_teardown
 }
 
-# in_sandbox [RUN-OPTIONS...] -- SCRIPT: sh -c SCRIPT in $WS's sandbox.
-in_sandbox() {
-  local opts=()
-  while [[ $1 != -- ]]; do
-    opts+=("$1")
-    shift
-  done
-  shift
-  run --separate-stderr as_user "$NSBOX" run -w "$WS" "${opts[@]}" shell -- -c "$1"
-}
-
 # The test user's pasta or slirp4netns processes.
 helpers_of_user() {
   pgrep -u "$TEST_UID" -x 'passt.avx2|passt|pasta|pasta.avx2|slirp4netns' | wc -l
@@ -60,7 +49,7 @@ wait_no_helpers() {
 @test "--network none (the shell's default): loopback only, no route to a test host" {
   # The test host answers from here, so a refusal inside is the sandbox's.
   [[ $(curl -s -m 2 "http://$NET_API:8080/") == "hello from api" ]]
-  in_sandbox -- 'ip -o link | cut -d: -f2; ip route; curl -sS -m 3 http://'"$NET_API"':8080/; echo "curl=$?"'
+  sandbox_sh -- 'ip -o link | cut -d: -f2; ip route; curl -sS -m 3 http://'"$NET_API"':8080/; echo "curl=$?"'
   assert_status 0
   assert_equal "$(printf '%s\n' "${lines[@]}" | grep -c -v -e '^ lo$' -e '^curl=')" 0
   assert_output_has "curl=7"
@@ -68,7 +57,7 @@ wait_no_helpers() {
 }
 
 @test "--network open reaches a test host through pasta, with the sandbox's own address and MTU 65520" {
-  in_sandbox --network open -- 'ip -o -4 addr show scope global; ip link | grep -o "mtu [0-9]*" | sort -u; curl -sS -m 5 http://'"$NET_API"':8080/'
+  sandbox_sh --network open -- 'ip -o -4 addr show scope global; ip link | grep -o "mtu [0-9]*" | sort -u; curl -sS -m 5 http://'"$NET_API"':8080/'
   assert_status 0
   assert_output_has "inet 10.0.2.100/24"
   assert_output_has "mtu 65520"
@@ -79,7 +68,7 @@ wait_no_helpers() {
   # pasta gives the sandbox IPv6 where the host has it (a default route).
   [[ -n $(ip -6 route show default) ]] || skip "this host has no IPv6 default route, so pasta configures no IPv6"
   [[ $(curl -s -m 2 "http://[$NET_API6]:8080/") == "hello from api" ]]
-  in_sandbox --network open -- 'ip -6 route | grep -c default; curl -sS -m 5 "http://['"$NET_API6"']:8080/"'
+  sandbox_sh --network open -- 'ip -6 route | grep -c default; curl -sS -m 5 "http://['"$NET_API6"']:8080/"'
   assert_status 0
   assert_equal "${lines[0]}" 1
   assert_equal "${lines[-1]}" "hello from api"
@@ -94,7 +83,7 @@ wait_no_helpers() {
   # It answers on the host's loopback...
   [[ $(curl -s -m 2 "http://127.0.0.1:$port/") == "hello from api" ]] || { kill "$pid"; false; }
   # ...and not from the sandbox.
-  in_sandbox --network open -- 'for h in 10.0.2.2 127.0.0.1; do curl -s -m 3 http://$h:'"$port"'/; echo "$h=$?"; done'
+  sandbox_sh --network open -- 'for h in 10.0.2.2 127.0.0.1; do curl -s -m 3 http://$h:'"$port"'/; echo "$h=$?"; done'
   kill "$pid"
   assert_status 0
   # Refused or unanswered, never answered.
@@ -130,13 +119,13 @@ wait_no_helpers() {
   busybox httpd -f -p "127.0.0.1:$p2" -h "$NET_DIR/evil" >/dev/null 2>&1 &
   pid2=$!
   for _ in $(seq 50); do curl -s -m 1 "http://127.0.0.1:$p2/" >/dev/null && break; sleep 0.1; done
-  in_sandbox --network open --allow-host-port "$p1" -- 'curl -sS -m 5 http://host.nsbox.internal:'"$p1"'/; curl -s -m 3 http://host.nsbox.internal:'"$p2"'/; echo other=$?; curl -s -m 3 http://10.0.2.2:'"$p2"'/; echo gw=$?'
+  sandbox_sh --network open --allow-host-port "$p1" -- 'curl -sS -m 5 http://host.nsbox.internal:'"$p1"'/; curl -s -m 3 http://host.nsbox.internal:'"$p2"'/; echo other=$?; curl -s -m 3 http://10.0.2.2:'"$p2"'/; echo gw=$?'
   kill "$pid1" "$pid2"
   assert_status 0
   assert_equal "${lines[0]}" "hello from api"
   [[ $output == *"other="[1-9]* && $output == *"gw="[1-9]* ]] || { _show_run; false; }
   refute_output_has "hello from evil"
-  in_sandbox --allow-host-port "$p1" -- true
+  sandbox_sh --allow-host-port "$p1" -- true
   assert_status 125
   [[ $stderr == *"--allow-host-port reaches the host"*"add --network open"* ]] || { _show_run; false; }
 }
@@ -164,22 +153,22 @@ wait_no_helpers() {
 }
 
 @test "-p is refused without --network open, and a wrong -p or mode says what it expects" {
-  in_sandbox -p 8080:80 -- true
+  sandbox_sh -p 8080:80 -- true
   assert_status 125
   [[ $stderr == *"-p publishes a port"*"add --network open"* ]] || { _show_run; false; }
-  in_sandbox --network open -p 80 -- true
+  sandbox_sh --network open -p 80 -- true
   assert_status 125
   [[ $stderr == *"-p 80: expects [HOST_IP:]HOST_PORT:PORT"* ]] || { _show_run; false; }
-  in_sandbox --network wide -- true
+  sandbox_sh --network wide -- true
   assert_status 125
   [[ $stderr == *"unknown network mode 'wide'"*"none, open, filtered or host"* ]] || { _show_run; false; }
-  in_sandbox --egress-allow example.com -- true
+  sandbox_sh --egress-allow example.com -- true
   assert_status 125
   [[ $stderr == *"rules of the filtered network"* ]] || { _show_run; false; }
 }
 
 @test "--network host shares the host's network (no isolation): the host's interfaces are there" {
-  in_sandbox --network host -- 'ip -o link | cut -d: -f2 | tr -d " "; curl -sS -m 3 http://'"$NET_API"':8080/'
+  sandbox_sh --network host -- 'ip -o link | cut -d: -f2 | tr -d " "; curl -sS -m 3 http://'"$NET_API"':8080/'
   assert_status 0
   assert_output_has "$NET_HOST_IF"
   assert_equal "${lines[-1]}" "hello from api"
@@ -211,7 +200,7 @@ JSON
 @test "a running sandbox asked for another network says so instead of joining" {
   run --separate-stderr as_user "$NSBOX" run -d -w "$WS" shell -- -c 'sleep 60'
   assert_status 0
-  in_sandbox --network open -- true
+  sandbox_sh --network open -- true
   assert_status 125
   [[ $stderr == *"--network: asked"*"open"*"running with"*"none"* ]] || { _show_run; false; }
 }

@@ -28,23 +28,11 @@ teardown() {
   nsbox_teardown
 }
 
-# in_sandbox [NSBOX-RUN-OPTIONS...] -- SCRIPT: run SCRIPT with sh in the
-# workspace's sandbox as the agent.
-in_sandbox() {
-  local opts=()
-  while [[ $1 != -- ]]; do
-    opts+=("$1")
-    shift
-  done
-  shift
-  run --separate-stderr as_user "$NSBOX" run -w "$WS" "${opts[@]}" shell -- -c "$1"
-}
-
 # expect_probe WANT ARGS...: ./probe ARGS... prints WANT inside the sandbox.
 expect_probe() {
   local want=$1
   shift
-  in_sandbox -- "./probe $*"
+  sandbox_sh -- "./probe $*"
   assert_status 0
   [[ $output == "$want" ]] || {
     echo "probe $*: expected '$want', got '$output' (stderr: $stderr)" >&2
@@ -138,7 +126,7 @@ expect_probe() {
 }
 
 @test "unshare(1) cannot make a nested user namespace" {
-  in_sandbox -- 'unshare -Ur true'
+  sandbox_sh -- 'unshare -Ur true'
   [[ $status -ne 0 && $stderr == *"Operation not permitted"* ]] || { _show_run; false; }
 }
 
@@ -196,7 +184,7 @@ need_int80() {
   # would run the agent's code outside the next time the user runs nsbox.
   local sum
   sum=$(sha256sum "$NSBOX" | cut -d' ' -f1)
-  in_sandbox -- './probe open-write /proc/1/exe; ls -l /proc/1/exe 2>&1; cat /proc/1/environ 2>&1 | head -c 20'
+  sandbox_sh -- './probe open-write /proc/1/exe; ls -l /proc/1/exe 2>&1; cat /proc/1/environ 2>&1 | head -c 20'
   assert_status 0
   [[ ${lines[0]} == EACCES || ${lines[0]} == EPERM ]] || { _show_run; false; }
   [[ $output == *"Permission denied"* ]] || { _show_run; false; }
@@ -204,7 +192,7 @@ need_int80() {
 }
 
 @test "init's root and cwd cannot be followed out through /proc/1/root" {
-  in_sandbox -- 'ls /proc/1/root/ 2>&1; ls /proc/1/cwd/ 2>&1'
+  sandbox_sh -- 'ls /proc/1/root/ 2>&1; ls /proc/1/cwd/ 2>&1'
   [[ $output == *"Permission denied"* && $output != *"probe"* ]] || { _show_run; false; }
 }
 
@@ -247,11 +235,11 @@ sys.exit(p.returncode)
 
 @test "--security-opt seccomp=unconfined turns the filter off, with a warning" {
   # The proof that the filter is what refuses: without it, keyctl runs.
-  in_sandbox --security-opt seccomp=unconfined -- './probe syscall keyctl; grep ^Seccomp: /proc/self/status'
+  sandbox_sh --security-opt seccomp=unconfined -- './probe syscall keyctl; grep ^Seccomp: /proc/self/status'
   assert_status 0
   [[ $stderr == *"warning: seccomp is off"* ]] || { _show_run; false; }
   [[ ${lines[0]} != EPERM && $output == *"Seccomp:"*0* ]] || { _show_run; false; }
-  in_sandbox -- 'grep ^Seccomp: /proc/self/status'
+  sandbox_sh -- 'grep ^Seccomp: /proc/self/status'
   [[ $output == *"Seccomp:"*2* ]] || { _show_run; false; }
 }
 
@@ -261,7 +249,7 @@ sys.exit(p.returncode)
  "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
 EOF
   chmod 644 "$TEST_DIR/profile.json"
-  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid; ./probe syscall keyctl'
+  sandbox_sh --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid; ./probe syscall keyctl'
   assert_status 0
   assert_equal "${lines[0]}" EACCES
   [[ ${lines[1]} != EPERM ]] || { _show_run; false; }
@@ -276,7 +264,7 @@ EOF
     '[1, 2]|not a JSON object'; do
     printf '%s\n' "${bad%%|*}" >"$TEST_DIR/bad.json"
     chmod 644 "$TEST_DIR/bad.json"
-    in_sandbox --security-opt "seccomp=$TEST_DIR/bad.json" -- 'echo ran'
+    sandbox_sh --security-opt "seccomp=$TEST_DIR/bad.json" -- 'echo ran'
     assert_status 125
     [[ $output != *ran* && $stderr == "nsbox: "*"${bad#*|}"* ]] || { _show_run; false; }
   done
@@ -288,7 +276,7 @@ EOF
  "syscalls": [{"names": ["no_such_call_nsbox", "getpid"], "action": "SCMP_ACT_ERRNO"}]}
 EOF
   chmod 644 "$TEST_DIR/profile.json"
-  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  sandbox_sh --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
   assert_status 0
   assert_equal "$output" EPERM
   [[ $stderr == *"warning: seccomp: syscalls[0]: syscall 'no_such_call_nsbox' is unknown"* ]] || { _show_run; false; }
@@ -311,7 +299,7 @@ EOF
  "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
 EOF
   chmod 644 "$TEST_DIR/profile.json"
-  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  sandbox_sh --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
   assert_equal "$output" EACCES
   [[ -n $(find "$TEST_HOME/.cache/nsbox/seccomp" -name '*.bpf' 2>/dev/null) ]] || { echo "no cache file" >&2; false; }
   run --separate-stderr as_user env NSBOX_SECCOMP_LIB=/nonexistent/nsbox-seccomp.so \
@@ -333,12 +321,12 @@ EOF
  "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
 EOF
   chmod 644 "$TEST_DIR/profile.json"
-  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  sandbox_sh --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
   local f
   f=$(find "$TEST_HOME/.cache/nsbox/seccomp" -name '*.bpf' | head -1)
   # Same length, one byte of the recorded profile changed.
   as_user sed -i 's/"errnoRet":13/"errnoRet":12/' "$f"
-  in_sandbox --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
+  sandbox_sh --security-opt "seccomp=$TEST_DIR/profile.json" -- './probe syscall getpid'
   assert_status 0
   assert_equal "$output" EACCES
 }
@@ -355,14 +343,14 @@ nsbox_in_ws() {
 
 @test "without --allow-nested nsbox cannot start a sandbox inside a sandbox, and says what to do" {
   nsbox_in_ws
-  in_sandbox -- './nsbox run shell -- -c "echo inner"'
+  sandbox_sh -- './nsbox run shell -- -c "echo inner"'
   [[ $status -ne 0 && $output != *inner* ]] || { _show_run; false; }
   [[ $stderr == *"start it with --allow-nested"* ]] || { _show_run; false; }
 }
 
 @test "with --allow-nested nsbox runs inside nsbox, the inner sandbox filtered again, and /proc falls back with a notice" {
   nsbox_in_ws
-  in_sandbox --allow-nested -- './nsbox run shell -- -c "echo inner \$(id -u); grep ^Seccomp_filters: /proc/self/status"'
+  sandbox_sh --allow-nested -- './nsbox run shell -- -c "echo inner \$(id -u); grep ^Seccomp_filters: /proc/self/status"'
   assert_status 0
   assert_equal "${lines[0]}" "inner $TEST_UID"
   # The outer's filter and the inner's, stacked.
@@ -371,7 +359,7 @@ nsbox_in_ws() {
 }
 
 @test "with --allow-nested the agent may make a user namespace, and the rest of the filter holds" {
-  in_sandbox --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe syscall kexec_load'
+  sandbox_sh --allow-nested -- 'unshare -Ur id -u; ./probe syscall keyctl; ./probe syscall bpf; ./probe syscall kexec_load'
   assert_status 0
   assert_equal "$output" "0"$'\n'"EPERM"$'\n'"EPERM"$'\n'"EPERM"
 }
@@ -399,7 +387,7 @@ nsbox_in_ws() {
   run --separate-stderr as_user "$NSBOX" run -d -w "$other" shell -- -c 'sleep 120'
   assert_status 0
   WS=$run
-  in_sandbox -- 'python3 - <<"EOF"
+  sandbox_sh -- 'python3 - <<"EOF"
 import fcntl, glob, os, socket, struct
 own = os.open("/proc/self/ns/user", os.O_RDONLY)
 try:
@@ -579,7 +567,7 @@ EOF2
   as_user_bg "$TEST_DIR/victim.out" sleep 60
   local pid=$BG_PID
   kill -0 "$pid"
-  in_sandbox -- "./probe kill $pid; ./probe ptrace $pid; ls /proc/$pid/root/ 2>&1 | head -n 1"
+  sandbox_sh -- "./probe kill $pid; ./probe ptrace $pid; ls /proc/$pid/root/ 2>&1 | head -n 1"
   assert_status 0
   assert_equal "${lines[0]}" ESRCH
   assert_equal "${lines[1]}" ESRCH
@@ -588,7 +576,7 @@ EOF2
 }
 
 @test "proc, sysfs and a tmpfs cannot be mounted, with real arguments: EPERM" {
-  in_sandbox -- 'mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe mount-fs sysfs /tmp/m; ./probe mount-fs tmpfs /tmp/m'
+  sandbox_sh -- 'mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe mount-fs sysfs /tmp/m; ./probe mount-fs tmpfs /tmp/m'
   assert_status 0
   assert_equal "$output" $'EPERM\nEPERM\nEPERM'
 }
@@ -596,7 +584,7 @@ EOF2
 @test "device nodes beyond the minimal set are absent: no disk, /dev/mem, kvm, vsock or fuse" {
   # Each file is stat'ed: find's -type reads the directory's entry, which
   # for a bind-mounted node is the placeholder file's type.
-  in_sandbox -- 'for f in $(find /dev ! -type d ! -type l); do { [ -c "$f" ] || [ -b "$f" ]; } && echo "$f"; done | sort; for d in sda vda mem kmem port kvm vsock fuse net/tun; do [ -e /dev/$d ] && echo "present /dev/$d"; done; true'
+  sandbox_sh -- 'for f in $(find /dev ! -type d ! -type l); do { [ -c "$f" ] || [ -b "$f" ]; } && echo "$f"; done | sort; for d in sda vda mem kmem port kvm vsock fuse net/tun; do [ -e /dev/$d ] && echo "present /dev/$d"; done; true'
   assert_status 0
   assert_equal "$output" "$(printf '%s\n' /dev/full /dev/null /dev/pts/ptmx /dev/random /dev/tty /dev/urandom /dev/zero)"
 }
@@ -604,7 +592,7 @@ EOF2
 @test "with the network none there is no route out: a connection to an outside address fails with ENETUNREACH" {
   # 192.0.2.1 (TEST-NET-1): no namespace serves it; outside a sandbox it
   # would leave through the host's gateway.
-  in_sandbox -- './probe connect 192.0.2.1 80; ./probe connect 10.0.2.2 53'
+  sandbox_sh -- './probe connect 192.0.2.1 80; ./probe connect 10.0.2.2 53'
   assert_status 0
   assert_equal "$output" $'ENETUNREACH\nENETUNREACH'
 }
@@ -621,7 +609,7 @@ EOF2
   # Outside, it would run as root: the test shows something.
   run setpriv --reuid="$TEST_UID" --regid="$TEST_GID" --clear-groups "$dir/probe" ids
   assert_equal "$output" "$TEST_UID 0"
-  in_sandbox -- "$dir/probe ids; grep NoNewPrivs /proc/self/status"
+  sandbox_sh -- "$dir/probe ids; grep NoNewPrivs /proc/self/status"
   assert_status 0
   assert_equal "${lines[0]}" "$TEST_UID $TEST_UID"
   [[ ${lines[1]} == "NoNewPrivs:"*1 ]] || { _show_run; false; }
@@ -634,7 +622,7 @@ EOF2
   as_user sh -c 'echo SECRET >"$1/secret"; mkdir -p "$1/.ssh"; echo KEY >"$1/.ssh/id"' sh "$TEST_HOME"
   as_user ln -s "$TEST_HOME/.ssh/id" "$WS/key"
   as_user ln -s ../secret "$WS/up"
-  in_sandbox -- "cat key 2>&1; cat up 2>&1; cat ../secret 2>&1; cat $WS/../../home/secret 2>&1; true"
+  sandbox_sh -- "cat key 2>&1; cat up 2>&1; cat ../secret 2>&1; cat $WS/../../home/secret 2>&1; true"
   assert_status 0
   [[ $output != *SECRET* && $output != *KEY* ]] || { _show_run; false; }
   assert_equal "${#lines[@]}" 4
@@ -715,7 +703,7 @@ PY
   run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
   assert_status 0
   # The image has no user: its processes run as root (uid 0) inside.
-  in_sandbox -t localhost/oci:latest -- 'id -u; grep ^CapEff /proc/self/status;
+  sandbox_sh -t localhost/oci:latest -- 'id -u; grep ^CapEff /proc/self/status;
     for c in finit_module delete_module keyctl bpf unshare-user; do ./probe syscall $c; done
     mkdir -p /tmp/m; ./probe mount-fs proc /tmp/m; ./probe ptrace 1; ./probe open-write /proc/1/exe
     echo x 2>&1 >/proc/sys/kernel/hostname; true'
