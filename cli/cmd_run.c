@@ -15,9 +15,11 @@
 #include "cli/caps.h"
 #include "cli/sandbox.h"
 #include "cli/workspace.h"
+#include "cli/mapped.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
 #include "runtime/base/json.h"
+#include "runtime/holder.h"
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"
 
@@ -29,6 +31,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +231,35 @@ join_binds (const struct sb_workspaces *extra, const struct run_opts *o,
   return 0;
 }
 
+static bool
+own_single (const struct rt_idmap *m, size_t n, unsigned id)
+{
+  return n == 1 && m[0].size == 1 && m[0].host_id == id;
+}
+
+/* The id-mapping holder (runtime/holder.h) when this start maps subordinate
+ * ids: its warm starts then run no set-uid newuidmap/newgidmap, the dearest
+ * part of a start.  Whatever fails here, the start maps its ids without
+ * it, and says so only if that fails too. */
+static const struct rt_holder *
+get_holder (const struct rt_spec *spec, struct rt_holder *h)
+{
+  struct rt_idmap uids[RT_MAX_IDMAPS], gids[RT_MAX_IDMAPS];
+  cleanup_free char *run = NULL, *pidfile = NULL;
+  cleanup_error nb_error_t e = NULL;
+  size_t n;
+
+  if (!(spec->clone_flags & CLONE_NEWUSER)
+      || (own_single (spec->uid_maps, spec->n_uid_maps, getuid ())
+          && own_single (spec->gid_maps, spec->n_gid_maps, getgid ()))
+      || (n = sb_storage_maps (uids, gids)) == 0
+      || nb_runtime_dir (&run, &e) < 0
+      || (pidfile = nb_path_join (run, SB_HOLDER_FILE)) == NULL
+      || rt_holder_get (pidfile, uids, n, gids, n, h, &e) < 0)
+    return NULL;
+  return h;
+}
+
 static int
 run (int argc, char **argv, int *status, nb_error_t *err)
 {
@@ -247,6 +279,7 @@ run (int argc, char **argv, int *status, nb_error_t *err)
                     null_fd = -1, ws_fd = -1;
   cleanup_free struct rt_bind_fd *pinned = NULL;
   struct sb_state_pins state_pins = { 0 };
+  struct rt_holder holder = { .nsfd = -1 };
   char cgroup_name[32];
   struct passwd *pw = getpwuid (getuid ());
   const char *tmpl;
@@ -523,6 +556,7 @@ planned:
     co.name = sb->name;
     co.net_setup = sb_net_setup;
     co.net_arg = &net;
+    co.holder = get_holder (spec, &holder);
     if (!o.detach)
       ret = rt_container_run (spec, &co, status, err);
     else if (detached_stdio (sb, &null_fd, &out_fd, err) == 0)
@@ -538,6 +572,8 @@ planned:
           }
       }
   }
+  if (holder.nsfd >= 0)
+    close (holder.nsfd);
   if (ret < 0)
     nb_error_wrap (err, "run %s", sb->name);
 

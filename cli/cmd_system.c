@@ -8,6 +8,7 @@
 #include "runtime/base/cleanup.h"
 #include "runtime/base/error.h"
 #include "runtime/base/fs.h"
+#include "runtime/holder.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,7 +120,12 @@ cmd_system (int argc, char **argv)
       return nb_error_report (&err);
     }
   if (nb_runtime_dir (&run, &err) == 0)
-    nb_rm_rf_at (AT_FDCWD, run, &err);
+    {
+      cleanup_free char *holder = nb_path_join (run, SB_HOLDER_FILE);
+      if (holder)
+        rt_holder_stop (holder);
+      nb_rm_rf_at (AT_FDCWD, run, &err);
+    }
   nb_error_free (&err);
   if ((xdg_cache && xdg_cache[0] == '/'
        && asprintf (&cache, "%s/nsbox", xdg_cache) >= 0)

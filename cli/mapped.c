@@ -263,3 +263,18 @@ sb_exec_mapped (char **argv, int *status, nb_error_t *err)
                                     : NB_EXIT_FAILED;
   return 0;
 }
+
+size_t
+sb_storage_maps (struct rt_idmap *uids, struct rt_idmap *gids)
+{
+  struct sb_subid su, sg;
+  unsigned long n;
+  size_t nu;
+
+  if (!read_subids (&su, &sg))
+    return 0;
+  n = su.count < sg.count ? su.count : sg.count;
+  nu = make_maps (uids, (uint32_t) getuid (), su.start, n, 0);
+  make_maps (gids, (uint32_t) getgid (), sg.start, n, 0);
+  return nu;
+}

@@ -6,6 +6,7 @@
 #define SB_MAPPED_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "runtime/base/error.h"
 
@@ -32,5 +33,12 @@ int sb_subids_available (unsigned long *count);
  * there is nothing to map: ARGV is exec'd in this process.  -1 when it
  * cannot be started. */
 int sb_exec_mapped (char **argv, int *status, nb_error_t *err);
+
+/* The storage mapping itself, for an id-mapping holder (runtime/holder.h):
+ * how many ranges UIDS and GIDS (RT_MAX_IDMAPS each) got, the same for
+ * both; 0 without subordinate ids. */
+struct rt_idmap;
+#define SB_HOLDER_FILE "userns.pid" /* in the runtime dir */
+size_t sb_storage_maps (struct rt_idmap *uids, struct rt_idmap *gids);
 
 #endif

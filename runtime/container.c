@@ -2,6 +2,7 @@
 #include "runtime/runtime.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/fs.h"
+#include "runtime/holder.h"
 #include "runtime/hooks.h"
 #include "runtime/base/json.h"
 #include "runtime/idmap.h"
@@ -166,6 +167,8 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   cleanup_seccomp struct rt_seccomp seccomp = { 0 };
   cleanup_free char *hook_state = NULL;
   struct rt_idmap_job job;
+  struct rt_idmap uids[RT_MAX_IDMAPS], gids[RT_MAX_IDMAPS];
+  bool mapped = false; /* by rt_holder_clone */
   struct rt_init_opts io = { .listen_fd = -1, .keep_fd = o->keep_fd,
                              .detach = o->detach,
                              .wait_start = o->wait_start,
@@ -219,7 +222,24 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
                (*err)->msg ? (*err)->msg : "no cgroup");
       nb_error_free (err);
     }
-  l->pid = clone_sandbox (spec->clone_flags, &l->pidfd, l->cg.fd);
+  l->pid = -1;
+  if (o->holder && (spec->clone_flags & CLONE_NEWUSER)
+      && rt_holder_translate (o->holder->uid_maps, o->holder->n_uid,
+                              spec->uid_maps, spec->n_uid_maps, uids)
+      && rt_holder_translate (o->holder->gid_maps, o->holder->n_gid,
+                              spec->gid_maps, spec->n_gid_maps, gids))
+    {
+      cleanup_error nb_error_t herr = NULL;
+      /* Inside the holder's namespace nsbox maps the ids itself: no
+       * set-uid helper runs.  Should that fail (the holder ended), the
+       * way without it says what is wrong, if anything. */
+      l->pid = rt_holder_clone (o->holder, spec->clone_flags, l->cg.fd, uids,
+                                spec->n_uid_maps, gids, spec->n_gid_maps,
+                                &l->pidfd, &herr);
+      mapped = l->pid > 0;
+    }
+  if (l->pid < 0)
+    l->pid = clone_sandbox (spec->clone_flags, &l->pidfd, l->cg.fd);
   if (l->pid < 0)
     {
       rt_cgroup_remove (&l->cg);
@@ -234,7 +254,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
     }
   close (nb_steal_fd (&child));
 
-  if ((spec->clone_flags & CLONE_NEWUSER)
+  if ((spec->clone_flags & CLONE_NEWUSER) && !mapped
       && rt_idmap_begin (l->pid, spec->uid_maps, spec->n_uid_maps,
                          spec->gid_maps, spec->n_gid_maps, &job, err)
              < 0)
@@ -258,13 +278,14 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
       cleanup_error nb_error_t err2 = NULL;
       /* The id maps' helpers are waited for after init is gone. */
       kill_and_reap (l->pid);
-      if (spec->clone_flags & CLONE_NEWUSER)
+      if ((spec->clone_flags & CLONE_NEWUSER) && !mapped)
         rt_idmap_end (&job, &err2);
       if (o->state_dir)
         rt_state_remove (o->state_dir);
       return -1;
     }
-  if ((spec->clone_flags & CLONE_NEWUSER) && rt_idmap_end (&job, err) < 0)
+  if ((spec->clone_flags & CLONE_NEWUSER) && !mapped
+      && rt_idmap_end (&job, err) < 0)
     {
       nb_error_wrap (err, "map ids into the sandbox");
       return abandon (l->pid, o);

@@ -192,3 +192,19 @@ rt_idmap_write (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
     return -1;
   return rt_idmap_end (&job, err);
 }
+
+int
+rt_idmap_write_direct (pid_t pid, const struct rt_idmap *uid_maps,
+                       size_t n_uid, const struct rt_idmap *gid_maps,
+                       size_t n_gid, nb_error_t *err)
+{
+  char buf[RT_MAX_IDMAPS * 36];
+
+  if (format_map (uid_maps, n_uid, buf, sizeof buf) < 0)
+    return nb_error_make (err, E2BIG, "uid map");
+  if (write_proc (pid, "uid_map", buf, err) < 0)
+    return -1;
+  if (format_map (gid_maps, n_gid, buf, sizeof buf) < 0)
+    return nb_error_make (err, E2BIG, "gid map");
+  return write_proc (pid, "gid_map", buf, err);
+}

@@ -25,4 +25,11 @@ int rt_idmap_begin (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
                     struct rt_idmap_job *job, nb_error_t *err);
 int rt_idmap_end (struct rt_idmap_job *job, nb_error_t *err);
 
+/* Both maps written by this process, which holds CAP_SETUID and CAP_SETGID
+ * in PID's parent user namespace (a holder's, see runtime/holder.h), with
+ * ids of that namespace; setgroups is left as it is. */
+int rt_idmap_write_direct (pid_t pid, const struct rt_idmap *uid_maps,
+                           size_t n_uid, const struct rt_idmap *gid_maps,
+                           size_t n_gid, nb_error_t *err);
+
 #endif

@@ -10,6 +10,8 @@
 #include "runtime/spec.h"
 #include "runtime/state.h"
 
+struct rt_holder;
+
 struct rt_create_opts
 {
   /* An existing directory for state.json and init.sock; NULL: the
@@ -51,6 +53,10 @@ struct rt_create_opts
    * is the init's; failing ends the container.  NULL: nothing. */
   int (*net_setup) (pid_t pid, void *arg, nb_error_t *err);
   void *net_arg;
+  /* A user namespace to make the container's inside (see
+   * runtime/holder.h), so that its maps need no set-uid helper; NULL, or
+   * maps it does not hold: the container's is made here. */
+  const struct rt_holder *holder;
 };
 
 /* Foreground: create the container, run its process with stdio passed

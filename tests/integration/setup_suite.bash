@@ -69,6 +69,12 @@ setup_suite() {
 }
 
 teardown_suite() {
+  # The test user's id-mapping holder (nsbox run with subordinate ids keeps
+  # one, recorded in the runtime dir, which outlives the suite): it would
+  # sleep on after the suite.
+  if [[ -n ${TEST_USER-} ]]; then
+    pkill -KILL -u "$TEST_USER" -x nsbox-userns 2>/dev/null || true
+  fi
   if [[ -n ${NSBOX_SUITE_BIN_DIR-} ]]; then
     rm -rf "$NSBOX_SUITE_BIN_DIR"
   fi
