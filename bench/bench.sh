@@ -30,7 +30,9 @@ bench_user
 UID_U=$(id -u "$U")
 WS=$H/bench-ws
 T=$(mktemp -d /tmp/nsbox-bench.XXXXXX) || exit 2
-trap 'rm -rf "$T"' EXIT
+# nsbox run leaves the user's id-mapping holder (nsbox-userns) sleeping:
+# ended with the bench.
+trap 'rm -rf "$T"; [ "$(id -u)" = 0 ] && pkill -u "$U" -x nsbox-userns; true' EXIT
 chmod 0755 "$T"
 [ "$(id -u)" = 0 ] && chown "$U:" "$T"
 
