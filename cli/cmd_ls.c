@@ -1,4 +1,5 @@
-/* nsbox ls [--json] [-q]: the user's sandboxes. */
+/* nsbox ls [-a] [--json] [-q]: the user's sandboxes (running ones, as
+ * docker ps; with -a all). */
 #define _GNU_SOURCE
 #include "cli/commands.h"
 #include "cli/sandbox.h"
@@ -18,6 +19,7 @@
 struct ls
 {
   json_t *all;
+  bool stopped_too; /* -a */
 };
 
 /* Its network mode and, while it runs, its published ports as docker ps
@@ -85,6 +87,8 @@ collect (const char *dir, json_t *rec, void *arg)
   /* What a killed nsbox left (DESIGN.md: no stale state after a crash). */
   if (!running && id)
     reap (dir, id);
+  if (!running && !l->stopped_too)
+    return 0;
   e = json_pack (
       "{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s}", "id",
       json_object_get (rec, "id"), "name", json_object_get (rec, "name"),
@@ -131,21 +135,25 @@ int
 cmd_ls (int argc, char **argv)
 {
   static const struct option longopts[]
-      = { { "json", no_argument, NULL, 'j' },
+      = { { "all", no_argument, NULL, 'a' },
+          { "json", no_argument, NULL, 'j' },
           { "quiet", no_argument, NULL, 'q' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   cleanup_error nb_error_t err = NULL;
-  struct ls l = { json_array () };
+  struct ls l = { json_array (), false };
   bool json = false, quiet = false;
   json_t *e;
   size_t i;
   int c;
 
   opterr = 0;
-  while ((c = getopt_long (argc, argv, "qh", longopts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "aqh", longopts, NULL)) != -1)
     switch (c)
       {
+      case 'a':
+        l.stopped_too = true;
+        break;
       case 'j':
         json = true;
         break;
@@ -153,7 +161,7 @@ cmd_ls (int argc, char **argv)
         quiet = true;
         break;
       case 'h':
-        printf ("usage: nsbox ls [--json] [-q]\nSee nsbox-ls(1).\n");
+        printf ("usage: nsbox ls [-a] [--json] [-q]\nSee nsbox-ls(1).\n");
         json_decref (l.all);
         return 0;
       default:
@@ -174,12 +182,13 @@ cmd_ls (int argc, char **argv)
   else
     {
       if (!quiet)
-        printf ("%-24s %-32s %-8s %-26s %-8s %-20s %s\n", "NAME",
-                "WORKSPACE", "AGENT", "TEMPLATE", "STATUS", "CREATED",
+        printf ("%-12s %-24s %-8s %-26s %-32s %-8s %-20s %s\n", "ID", "NAME",
+                "AGENT", "TEMPLATE", "WORKSPACE", "STATUS", "CREATED",
                 "PORTS");
       json_array_foreach (l.all, i, e)
       {
         /* Names and paths come from records on disk: shown escaped. */
+        cleanup_free char *id = nb_escape (field (e, "id"));
         cleanup_free char *name = nb_escape (field (e, "name"));
         cleanup_free char *ws = nb_escape (field (e, "workspace"));
         cleanup_free char *tmpl = nb_escape (field (e, "template"));
@@ -187,10 +196,10 @@ cmd_ls (int argc, char **argv)
         if (quiet)
           printf ("%s\n", name ? name : "?");
         else
-          printf ("%-24s %-32s %-8s %-26s %-8s %-20s %s\n",
-                  name ? name : "?", ws ? ws : "?", field (e, "agent"),
-                  tmpl ? tmpl : "?", field (e, "status"), field (e, "created"),
-                  ports ? ports : "");
+          printf ("%-12s %-24s %-8s %-26s %-32s %-8s %-20s %s\n",
+                  id ? id : "?", name ? name : "?", field (e, "agent"),
+                  tmpl ? tmpl : "?", ws ? ws : "?", field (e, "status"),
+                  field (e, "created"), ports ? ports : "");
       }
     }
   json_decref (l.all);

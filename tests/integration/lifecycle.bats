@@ -49,7 +49,7 @@ start_detached() {
   start_detached 'echo hello; echo made >/tmp/marker; sleep 60'
   assert_equal "$(inits)" 1
   run --separate-stderr nsbox_user ls
-  [[ ${lines[1]} == "proj-shell "*" running "* ]] || { _show_run; false; }
+  [[ ${lines[1]} == *" proj-shell "*" running "* ]] || { _show_run; false; }
   # Its output goes to output.log in its runtime dir.
   local log id
   id=$(basename "$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1)")
@@ -163,7 +163,7 @@ wait_for_marker() {
   assert_equal "$output" proj-shell
   ((SECONDS - t0 >= 1)) || { echo "stop did not wait for -t" >&2; false; }
   assert_equal "$(inits)" 0
-  run --separate-stderr nsbox_user ls
+  run --separate-stderr nsbox_user ls -a
   [[ ${lines[1]} == *" stopped "* ]] || { _show_run; false; }
   # A stopped sandbox stops again without complaint; exec says it is not running.
   run --separate-stderr nsbox_user stop proj-shell
@@ -201,7 +201,7 @@ wait_for_marker() {
   kill -KILL "$BG_PID"
   for _ in $(seq 50); do [[ $(inits) == 0 ]] && break; sleep 0.1; done
   assert_equal "$(inits)" 0
-  run --separate-stderr nsbox_user ls
+  run --separate-stderr nsbox_user ls -a
   [[ ${lines[1]} == *" stopped "* ]] || { _show_run; false; }
   run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c 'echo again'
   assert_status 0

@@ -27,16 +27,25 @@ sandbox_dirs() {
   find "$DATA/sandboxes" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
 }
 
-@test "ls lists each sandbox with its name, workspace, agent, template, status and creation time" {
+@test "ls -a lists each sandbox with its id, name, agent, template, workspace, status and creation time" {
   run --separate-stderr as_user "$NSBOX" run -w "$WS" shell -- -c true
   assert_status 0
+  run --separate-stderr nsbox_user ls -a
+  assert_status 0
+  assert_equal "${lines[0]}" "$(printf '%-12s %-24s %-8s %-26s %-32s %-8s %-20s %s' ID NAME AGENT TEMPLATE WORKSPACE STATUS CREATED PORTS)"
+  id=$(basename "$(find "$DATA/sandboxes" -mindepth 1 -maxdepth 1)")
+  [[ ${lines[1]} == "$id proj-shell "*" shell "*" host "*" $WS "*" stopped "*" 20"* ]] || { _show_run; false; }
+  run --separate-stderr nsbox_user ls -a -q
+  assert_equal "$output" proj-shell
+  # Without -a, as docker ps: only running sandboxes.
   run --separate-stderr nsbox_user ls
   assert_status 0
-  assert_equal "${lines[0]}" "$(printf '%-24s %-32s %-8s %-26s %-8s %-20s %s' NAME WORKSPACE AGENT TEMPLATE STATUS CREATED PORTS)"
-  [[ ${lines[1]} == "proj-shell "*" $WS "*" shell "*" host "*" stopped "*" 20"* ]] || { _show_run; false; }
+  assert_equal "${#lines[@]}" 1
   run --separate-stderr nsbox_user ls -q
-  assert_equal "$output" proj-shell
+  assert_equal "$output" ""
   run --separate-stderr nsbox_user ls --json
+  assert_equal "$output" "[]"
+  run --separate-stderr nsbox_user ls -a --json
   assert_status 0
   python3 - "$output" "$WS" <<'EOF'
 import json, sys
@@ -59,7 +68,7 @@ EOF
   assert_equal "$(sandbox_dirs)" 1
   kill -TERM "$BG_PID"
   wait "$BG_PID" || true
-  run --separate-stderr nsbox_user ls
+  run --separate-stderr nsbox_user ls -a
   [[ $output == *" stopped "* ]] || { _show_run; false; }
 }
 
@@ -81,7 +90,7 @@ EOF
   assert_status 0
   assert_equal "$output" proj-shell
   assert_equal "$(sandbox_dirs)" 0
-  run --separate-stderr nsbox_user ls -q
+  run --separate-stderr nsbox_user ls -a -q
   assert_equal "$output" ""
   # The image and its layers stay.
   [[ $(count_layer_dirs) -gt 0 ]]
@@ -185,7 +194,7 @@ PY
   run --separate-stderr nsbox_user prune -f
   assert_status 0
   assert_equal "$output" gone-shell
-  run --separate-stderr nsbox_user ls -q
+  run --separate-stderr nsbox_user ls -a -q
   assert_equal "$output" other-shell
   run --separate-stderr nsbox_user prune -f
   assert_status 0

@@ -70,7 +70,7 @@ teardown() {
   run --separate-stderr nsbox_user system reset -f
   assert_status 0
   [[ ! -e $DATA ]]
-  run --separate-stderr nsbox_user ls -q
+  run --separate-stderr nsbox_user ls -a -q
   assert_equal "$output" ""
 }
 
