@@ -198,9 +198,9 @@ PY
     [[ $(cat "$CG/nsbox-$id/cgroup.procs" 2>/dev/null) == "" ]] && break
     sleep 0.1
   done
-  run --separate-stderr as_user "$NSBOX" ls
+  run --separate-stderr as_user "$NSBOX" ls -a
   assert_status 0
-  [[ ${lines[1]} == "proj-shell "*" stopped "* ]] || { _show_run; false; }
+  [[ ${lines[1]} == "$id proj-shell "*" stopped "* ]] || { _show_run; false; }
   for i in $(seq 20); do
     [[ -e $CG/nsbox-$id ]] || break
     sleep 0.1
@@ -220,6 +220,6 @@ PY
     sleep 0.1
   done
   [[ ! -e $CG/nsbox-$id ]] || { echo "the cgroup of the ended sandbox stayed" >&2; false; }
-  run --separate-stderr as_user "$NSBOX" ls
-  [[ ${lines[1]} == "proj-shell "*" stopped "* ]] || { _show_run; false; }
+  run --separate-stderr as_user "$NSBOX" ls -a
+  [[ ${lines[1]} == "$id proj-shell "*" stopped "* ]] || { _show_run; false; }
 }
