@@ -154,6 +154,26 @@ abandon (pid_t pid, const struct rt_create_opts *o)
   return -1;
 }
 
+/* Init's side of a clone made through the holder (runtime/holder.h). */
+struct init_child
+{
+  const struct rt_spec *spec;
+  int parent, child, sigfd;
+  const sigset_t *agent_mask;
+  const struct rt_seccomp *seccomp;
+  const struct rt_init_opts *io;
+};
+
+static int
+init_child (void *arg)
+{
+  struct init_child *c = arg;
+  close (c->parent);
+  if (c->sigfd >= 0)
+    close (c->sigfd);
+  rt_init_main (c->spec, c->child, c->agent_mask, c->seccomp, c->io);
+}
+
 /* Clone the container's init, map its ids, let it set up, and read what it
  * reports until every copy of the sync socket is closed: init's after set-up
  * (and the agent's once it exec'd), or init's READY when it waits to be
@@ -233,9 +253,11 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
       /* Inside the holder's namespace nsbox maps the ids itself: no
        * set-uid helper runs.  Should that fail (the holder ended), the
        * way without it says what is wrong, if anything. */
+      struct init_child c = { spec, parent, child, sigfd, agent_mask,
+                              &seccomp, &io };
       l->pid = rt_holder_clone (o->holder, spec->clone_flags, l->cg.fd, uids,
                                 spec->n_uid_maps, gids, spec->n_gid_maps,
-                                &l->pidfd, &herr);
+                                init_child, &c, &l->pidfd, &herr);
       mapped = l->pid > 0;
     }
   if (l->pid < 0)

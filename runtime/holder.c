@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -303,91 +304,108 @@ rt_holder_translate (const struct rt_idmap *holder, size_t n_holder,
   return true;
 }
 
-struct report
+/* What the helper tells nsbox: it shares our memory (CLONE_VM) and we
+ * wait for it (CLONE_VFORK), so it writes here. */
+struct job
 {
+  const struct rt_holder *h;
+  int flags, cgroup_fd;
+  const struct rt_idmap *uids, *gids;
+  size_t n_uid, n_gid;
+  int (*fn) (void *);
+  void *arg;
   pid_t pid;
   int errnum;
   char what[200];
 };
 
+/* The helper: joins the holder's namespace, clones init there and maps its
+ * ids.  Init runs FN on a copy of this stack. */
+static int
+helper_main (void *p)
+{
+  struct job *j = p;
+  cleanup_error nb_error_t e = NULL;
+  /* CLONE_PARENT: init is nsbox's child, as without a holder; its exit
+   * signal is then the helper's own (clone3 wants 0 here). */
+  struct clone_args args = {
+    .flags = (uint64_t) j->flags | CLONE_PARENT
+             | (j->cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
+    .cgroup = (uint64_t) (j->cgroup_fd >= 0 ? j->cgroup_fd : 0),
+  };
+  pid_t pid;
+
+  if (setns (j->h->nsfd, CLONE_NEWUSER) < 0)
+    {
+      j->errnum = errno;
+      snprintf (j->what, sizeof j->what, "join the id-mapping holder");
+      return 0;
+    }
+  pid = (pid_t) syscall (SYS_clone3, &args, sizeof args);
+  if (pid == 0)
+    _exit (j->fn (j->arg));
+  if (pid < 0)
+    {
+      j->errnum = errno;
+      snprintf (j->what, sizeof j->what, "create the sandbox's namespaces");
+      return 0;
+    }
+  j->pid = pid;
+  if (rt_idmap_write_direct (pid, j->uids, j->n_uid, j->gids, j->n_gid, &e)
+      < 0)
+    {
+      j->errnum = e->errno_val ? e->errno_val : EPERM;
+      snprintf (j->what, sizeof j->what, "%s", e->msg);
+    }
+  return 0;
+}
+
+/* Init's stack, until it execs or ends: its copy of this mapping. */
+#define HELPER_STACK (1024 * 1024)
+
 pid_t
 rt_holder_clone (const struct rt_holder *h, int flags, int cgroup_fd,
                  const struct rt_idmap *uids, size_t n_uid,
-                 const struct rt_idmap *gids, size_t n_gid, int *pidfd,
-                 nb_error_t *err)
+                 const struct rt_idmap *gids, size_t n_gid,
+                 int (*fn) (void *), void *arg, int *pidfd, nb_error_t *err)
 {
-  struct report r = { 0 };
-  int fds[2], status;
+  struct job j = { h, flags, cgroup_fd, uids, gids, n_uid, n_gid, fn, arg,
+                   0, 0, "" };
+  char *stack;
   pid_t helper;
+  int status;
 
-  if (pipe2 (fds, O_CLOEXEC) < 0)
-    return nb_error_make (err, errno, "pipe");
-  helper = fork ();
+  stack = mmap (NULL, HELPER_STACK, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1,
+                0);
+  if (stack == MAP_FAILED)
+    return nb_error_make (err, errno, "map a stack");
+  /* Like posix_spawn: no copy of our memory for a child that lives only
+   * to clone init (which gets its own copy, as it would from us). */
+  helper = clone (helper_main, stack + HELPER_STACK,
+                  CLONE_VM | CLONE_VFORK | SIGCHLD, &j);
   if (helper < 0)
     {
-      close (fds[0]);
-      close (fds[1]);
-      return nb_error_make (err, errno, "fork");
+      j.errnum = errno;
+      snprintf (j.what, sizeof j.what, "start the id-mapping helper");
     }
-  if (helper == 0)
+  else
+    while (waitpid (helper, &status, 0) < 0 && errno == EINTR)
+      ;
+  munmap (stack, HELPER_STACK);
+  if (j.pid > 0 && j.errnum == 0)
     {
-      cleanup_error nb_error_t e = NULL;
-      /* CLONE_PARENT: init is nsbox's child, as without a holder; its exit
-       * signal is then this process's own (clone3 wants 0 here). */
-      struct clone_args args = {
-        .flags = (uint64_t)flags | CLONE_PARENT
-                 | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
-        .cgroup = (uint64_t)(cgroup_fd >= 0 ? cgroup_fd : 0),
-      };
-      close (fds[0]);
-      if (setns (h->nsfd, CLONE_NEWUSER) < 0)
-        {
-          r.errnum = errno;
-          snprintf (r.what, sizeof r.what, "join the id-mapping holder");
-          goto report;
-        }
-      r.pid = (pid_t)syscall (SYS_clone3, &args, sizeof args);
-      if (r.pid == 0)
-        {
-          close (fds[1]);
-          return 0;
-        }
-      if (r.pid < 0)
-        {
-          r.errnum = errno;
-          r.pid = 0;
-          snprintf (r.what, sizeof r.what, "create the sandbox's namespaces");
-          goto report;
-        }
-      if (rt_idmap_write_direct (r.pid, uids, n_uid, gids, n_gid, &e) < 0)
-        {
-          r.errnum = e->errno_val;
-          snprintf (r.what, sizeof r.what, "%s", e->msg);
-        }
-    report:
-      _exit (write (fds[1], &r, sizeof r) == sizeof r ? 0 : 1);
-    }
-  close (fds[1]);
-  if (read (fds[0], &r, sizeof r) != sizeof r)
-    r = (struct report){ .errnum = EPIPE,
-                         .what = "join the id-mapping holder" };
-  close (fds[0]);
-  while (waitpid (helper, &status, 0) < 0 && errno == EINTR)
-    ;
-  if (r.pid > 0 && r.errnum == 0)
-    {
-      *pidfd = (int)syscall (SYS_pidfd_open, r.pid, 0);
+      *pidfd = (int) syscall (SYS_pidfd_open, j.pid, 0);
       if (*pidfd >= 0)
-        return r.pid;
-      r.errnum = errno;
-      snprintf (r.what, sizeof r.what, "open init's pidfd");
+        return j.pid;
+      j.errnum = errno;
+      snprintf (j.what, sizeof j.what, "open init's pidfd");
     }
-  if (r.pid > 0)
+  if (j.pid > 0)
     {
-      kill (r.pid, SIGKILL);
-      while (waitpid (r.pid, &status, 0) < 0 && errno == EINTR)
+      kill (j.pid, SIGKILL);
+      while (waitpid (j.pid, &status, 0) < 0 && errno == EINTR)
         ;
     }
-  errno = r.errnum;
-  return nb_error_make (err, r.errnum, "%s", r.what);
+  return nb_error_make (err, j.errnum, "%s", j.what);
 }

@@ -34,13 +34,15 @@ bool rt_holder_translate (const struct rt_idmap *holder, size_t n_holder,
                           const struct rt_idmap *maps, size_t n,
                           struct rt_idmap *out);
 
-/* Fork a child that joins H's namespace and clones the container's init
- * there with FLAGS (CLONE_PARENT: init is our child), then writes its maps
- * UIDS/GIDS (already translated).  Returns init's pid here (with *PIDFD),
- * 0 in init, -1 on failure (nothing left running). */
+/* Clone the container's init with FLAGS inside H's namespace, through a
+ * helper that shares our memory and joins it (CLONE_PARENT: init is our
+ * child all the same), and write init's maps UIDS/GIDS (already
+ * translated).  Init runs FN(ARG), whose return is its exit status.
+ * Returns init's pid (with *PIDFD), or -1 with nothing left running. */
 pid_t rt_holder_clone (const struct rt_holder *h, int flags, int cgroup_fd,
                        const struct rt_idmap *uids, size_t n_uid,
-                       const struct rt_idmap *gids, size_t n_gid, int *pidfd,
+                       const struct rt_idmap *gids, size_t n_gid,
+                       int (*fn) (void *), void *arg, int *pidfd,
                        nb_error_t *err);
 
 #endif
