@@ -446,8 +446,11 @@ EOF'
 exec /usr/bin/newuidmap "\$@"
 EOF2
   chmod 755 "$base/bin/newuidmap"
+  # A runtime dir of its own: no id-mapping holder yet, so this start runs
+  # newuidmap (for the holder, see nsbox-run(1)) after the check.
+  mkdir -m 700 "$base/rt"
   chown -R "$TEST_UID:$TEST_GID" "$base"
-  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" XDG_RUNTIME_DIR="$base/rt" \
     "$NSBOX" run -w "$base/flip/ws" -t localhost/oci:latest shell -- -c 'echo "$PWD $(cat what)"'
   [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
   [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
@@ -473,8 +476,11 @@ EOF2
 exec /usr/bin/newuidmap "\$@"
 EOF2
   chmod 755 "$base/bin/newuidmap"
+  # A runtime dir of its own: no id-mapping holder yet, so this start runs
+  # newuidmap (for the holder, see nsbox-run(1)) after the check.
+  mkdir -m 700 "$base/rt"
   chown -R "$TEST_UID:$TEST_GID" "$base" "$ws"
-  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" XDG_RUNTIME_DIR="$base/rt" \
     "$NSBOX" run -w "$ws" -t localhost/oci:latest shell "$base/flip/docs:ro" -- -c "cat $base/flip/docs/what"
   [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
   [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
@@ -550,8 +556,11 @@ state_profile() {
 exec /usr/bin/newuidmap "\$@"
 EOF2
   chmod 755 "$base/bin/newuidmap"
+  # A runtime dir of its own: no id-mapping holder yet, so this start runs
+  # newuidmap (for the holder, see nsbox-run(1)) after the check.
+  mkdir -m 700 "$base/rt"
   chown -R "$TEST_UID:$TEST_GID" "$base"
-  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" XDG_RUNTIME_DIR="$base/rt" \
     "$NSBOX" run -w "$WS" keeper -- -c 'cat ~/.keeper/what'
   [[ -L $vols/keeper-data ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
   [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
@@ -647,8 +656,11 @@ EOF2
 exec /usr/bin/newuidmap "\$@"
 EOF2
   chmod 755 "$base/bin/newuidmap"
+  # A runtime dir of its own: no id-mapping holder yet, so this start runs
+  # newuidmap (for the holder, see nsbox-run(1)) after the check.
+  mkdir -m 700 "$base/rt"
   chown -R "$TEST_UID:$TEST_GID" "$base"
-  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" \
+  run --separate-stderr as_user env PATH="$base/bin:/usr/bin:/bin" XDG_RUNTIME_DIR="$base/rt" \
     "$NSBOX" run -w "$WS" -v "$base/flip/data:/data" -t localhost/oci:latest shell -- -c 'cat /data/what'
   [[ -L $base/flip ]] || { echo "the swap did not happen: the test shows nothing" >&2; false; }
   [[ $output != *SECRET* ]] || { echo "the sandbox was given the swapped-in folder: $output" >&2; false; }
