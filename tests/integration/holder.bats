@@ -169,3 +169,14 @@ maps_run() {
   state=$(awk '/^State:/ {print $2}' /proc/"$pid"/status 2>/dev/null || true)
   [[ -z $state || $state == Z ]] || { echo "holder $pid still $state" >&2; false; }
 }
+
+@test "the holder does not keep the command line of the run it came from for ps to show" {
+  # ps shows every user's command lines; the holder outlives the run.
+  nsbox_rt run -w "$WS" -t "$FIXTURE_IMAGE" -e TOKEN=s3cr3t-value shell -- -c true
+  pid=$(holder_pid)
+  [[ -n $pid ]]
+  run cat /proc/"$pid"/cmdline
+  [[ $output != *s3cr3t* ]] || { echo "the holder shows: $output" >&2; false; }
+  assert_equal "$(tr -d '\0' </proc/"$pid"/cmdline)" nsbox-userns
+  assert_equal "$(ps -o args= -p "$pid")" nsbox-userns
+}
