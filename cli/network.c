@@ -2,6 +2,7 @@
 #include "cli/network.h"
 #include "proxy/proxy.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/proctitle.h"
 #include "runtime/base/fs.h"
 #include "runtime/base/plugin.h"
 #include "runtime/net.h"
@@ -151,7 +152,7 @@ sb_net_guardian (int init_pidfd, const int *keep, size_t n_keep,
       sigemptyset (&none);
       sigprocmask (SIG_SETMASK, &none, NULL);
       signal (SIGPIPE, SIG_IGN);
-      prctl (PR_SET_NAME, "nsbox-net");
+      nb_set_proctitle ("nsbox-net");
       null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       for (int i = 0; i < 3 && null >= 0; i++)
         dup2 (null, i);

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "runtime/holder.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/proctitle.h"
 #include "runtime/idmap.h"
 
 #include <errno.h>
@@ -113,36 +114,6 @@ open_recorded (int fd, pid_t *pid)
   return nsfd;
 }
 
-/* The holder lives on long after the nsbox run it was forked from, whose
- * command line (an -e KEY=VALUE among it) every local user could read in
- * ps for as long: it is blanked to the holder's name.  The kernel shows
- * /proc/self/cmdline from arg_start to arg_end of our own stack, fields 48
- * and 49 of /proc/self/stat. */
-static void
-blank_cmdline (void)
-{
-  char buf[1024], *p;
-  unsigned long start = 0, end = 0;
-  ssize_t len;
-  int fd = open ("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-
-  if (fd < 0)
-    return;
-  len = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (len <= 0)
-    return;
-  buf[len] = '\0';
-  /* Field 3 on follows the last ')' (the name may hold any character). */
-  p = strrchr (buf, ')');
-  for (int field = 2; p && field < 48; field++)
-    p = strchr (p + 1, ' ');
-  if (p == NULL || sscanf (p, " %lu %lu", &start, &end) != 2 || end <= start)
-    return;
-  memset ((void *) start, 0, end - start);
-  snprintf ((char *) start, end - start, "nsbox-userns");
-}
-
 /* The holder's life: until PIDFILE no longer names it -- removed (system
  * reset, a runtime dir cleared at logout) or replaced -- or it is killed;
  * so no holder outlives its record.  Nothing else is held open. */
@@ -206,8 +177,8 @@ spawn (const struct rt_holder *h, const char *pidfile, nb_error_t *err)
       if (write (up_w, &pid, sizeof pid) != sizeof pid
           || read (go_r, &go, 1) != 1 || go != 'g')
         _exit (1);
-      prctl (PR_SET_NAME, "nsbox-userns");
-      blank_cmdline ();
+      /* It outlives the run it was forked from. */
+      nb_set_proctitle ("nsbox-userns");
       if (chdir ("/") < 0)
         _exit (1);
       sigemptyset (&none);

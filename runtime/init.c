@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "runtime/init.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/base/proctitle.h"
 #include "runtime/hooks.h"
 #include "runtime/net.h"
 #include "runtime/process.h"
@@ -454,8 +455,11 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
    * on (its state dir says where). */
   if (!o->detach)
     prctl (PR_SET_PDEATHSIG, SIGKILL);
-  prctl (PR_SET_NAME,
-         o->wait_start ? RT_INIT_NAME_CREATED : RT_INIT_NAME_RUNNING);
+  /* ps, on the host and inside, shows init by its name, not by the
+   * command line of the nsbox that made it. */
+  nb_set_proctitle (RT_INIT_NAME_RUNNING);
+  if (o->wait_start)
+    prctl (PR_SET_NAME, RT_INIT_NAME_CREATED);
   r = rt_sync_recv (sock, &msg, NULL);
   if (r <= 0 || msg.type != RT_SYNC_GO)
     _exit (NB_EXIT_FAILED);

@@ -268,3 +268,18 @@ wait_for_marker() {
   assert_equal "${lines[1]}" kept
   assert_equal "$(inits)" 1
 }
+
+@test "a detached sandbox's init shows ps its name, not the command line it was started with" {
+  # ps shows every user's command lines, and a detached init lives on.
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" -e TOKEN=s3cr3t-value shell -- -c 'sleep 60'
+  assert_status 0
+  local p
+  p=$(pgrep -u "$TEST_UID" -x nsbox-init)
+  [[ -n $p ]]
+  assert_equal "$(ps -o args= -p "$p")" nsbox-init
+  [[ $(tr '\0' ' ' </proc/"$p"/cmdline) != *s3cr3t* ]]
+  # Inside, the agent sees the same.
+  run --separate-stderr nsbox_user exec proj-shell cat /proc/1/cmdline
+  assert_status 0
+  assert_equal "$(printf '%s' "$output" | tr -d '\0')" nsbox-init
+}
