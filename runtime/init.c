@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
@@ -242,14 +243,43 @@ shed (struct init *in)
     nb_error_free (&err);
 }
 
+struct agent_start
+{
+  struct init *in;
+  int sock;
+  const char *slave;
+};
+
+static int
+agent_main (void *arg)
+{
+  struct agent_start *a = arg;
+  rt_init_agent_main (a->in->spec, a->sock, a->slave, a->in->agent_mask,
+                      a->in->seccomp);
+}
+
+/* The agent's stack until it execs (CLONE_VM: it runs in init's memory). */
+#define AGENT_STACK (1024 * 1024)
+
 static pid_t
 start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
 {
-  pid_t agent = fork ();
+  struct agent_start a = { in, sock, slave };
+  char *stack = mmap (NULL, AGENT_STACK, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+                      -1, 0);
+  pid_t agent;
+
+  if (stack == MAP_FAILED)
+    return nb_error_make (err, errno, "map the agent's stack");
+  /* As posix_spawn: the agent sets itself up in init's memory, with its own
+   * descriptors, credentials and filter, and init waits until it execs
+   * (or fails): no copy of init's memory for a process that execs. */
+  agent = clone (agent_main, stack + AGENT_STACK,
+                 CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+  munmap (stack, AGENT_STACK);
   if (agent < 0)
-    return nb_error_make (err, errno, "fork the agent");
-  if (agent == 0)
-    rt_init_agent_main (in->spec, sock, slave, in->agent_mask, in->seccomp);
+    return nb_error_make (err, errno, "start the agent");
   in->agent = agent;
   prctl (PR_SET_NAME, RT_INIT_NAME_RUNNING);
   return agent;
