@@ -32,12 +32,12 @@ read_maps (pid_t pid, const char *file, struct rt_idmap *maps, size_t *n)
   ssize_t len;
   char *p;
 
-  snprintf (path, sizeof path, "/proc/%d/%s", (int)pid, file);
+  snprintf (path, sizeof path, "/proc/%d/%s", (int) pid, file);
   fd = open (path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return -1;
   len = read (fd, buf, sizeof buf - 1);
-  if (len <= 0 || (size_t)len == sizeof buf - 1)
+  if (len <= 0 || (size_t) len == sizeof buf - 1)
     return -1;
   buf[len] = '\0';
   *n = 0;
@@ -130,8 +130,8 @@ hold (const char *pidfile)
              < 0)
     _exit (1);
   if (in > 0)
-    syscall (SYS_close_range, 0U, (unsigned)in - 1, 0);
-  syscall (SYS_close_range, (unsigned)in + 1, ~0U, 0);
+    syscall (SYS_close_range, 0U, (unsigned) in - 1, 0);
+  syscall (SYS_close_range, (unsigned) in + 1, ~0U, 0);
   for (;;)
     {
       /* An unlink says IN_ATTRIB (the link count) before the inode goes. */
@@ -248,7 +248,7 @@ rt_holder_get (const char *pidfile, const struct rt_idmap *uids, size_t n_uid,
   pid = spawn (h, pidfile, err);
   if (pid < 0)
     return -1;
-  snprintf (line, sizeof line, "/proc/%d/ns/user", (int)pid);
+  snprintf (line, sizeof line, "/proc/%d/ns/user", (int) pid);
   h->nsfd = open (line, O_RDONLY | O_CLOEXEC);
   if (h->nsfd < 0 || fstat (h->nsfd, &st) < 0)
     {
@@ -256,9 +256,9 @@ rt_holder_get (const char *pidfile, const struct rt_idmap *uids, size_t n_uid,
       kill (pid, SIGKILL);
       return -1;
     }
-  len = snprintf (line, sizeof line, "%d %llu\n", (int)pid,
-                  (unsigned long long)st.st_ino);
-  if (ftruncate (fd, 0) < 0 || pwrite (fd, line, (size_t)len, 0) != len)
+  len = snprintf (line, sizeof line, "%d %llu\n", (int) pid,
+                  (unsigned long long) st.st_ino);
+  if (ftruncate (fd, 0) < 0 || pwrite (fd, line, (size_t) len, 0) != len)
     {
       nb_error_make (err, errno, "write %s", pidfile);
       kill (pid, SIGKILL);
@@ -293,8 +293,8 @@ rt_holder_translate (const struct rt_idmap *holder, size_t n_holder,
       size_t j;
       for (j = 0; j < n_holder; j++)
         if (maps[i].host_id >= holder[j].host_id
-            && (uint64_t)maps[i].host_id + maps[i].size
-                   <= (uint64_t)holder[j].host_id + holder[j].size)
+            && (uint64_t) maps[i].host_id + maps[i].size
+                   <= (uint64_t) holder[j].host_id + holder[j].size)
           break;
       if (j == n_holder)
         return false;
