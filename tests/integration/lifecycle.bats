@@ -31,12 +31,16 @@ teardown() {
 
 # The live inits of the test user's sandboxes (by their process name; an
 # exited one may wait a moment as a zombie for the host's init to reap it).
-inits() {
-  local p n=0
+live_inits() {
+  local p
   for p in $(pgrep -u "$TEST_UID" -x nsbox-init); do
-    [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && n=$((n + 1))
+    [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && echo "$p"
   done
-  echo "$n"
+  return 0
+}
+
+inits() {
+  live_inits | wc -l
 }
 
 start_detached() {
@@ -274,8 +278,8 @@ wait_for_marker() {
   run --separate-stderr as_user "$NSBOX" run -d -w "$WS" -e TOKEN=s3cr3t-value shell -- -c 'sleep 60'
   assert_status 0
   local p
-  p=$(pgrep -u "$TEST_UID" -x nsbox-init)
-  [[ -n $p ]]
+  p=$(live_inits)
+  [[ -n $p && $p != *$'\n'* ]] || { echo "inits: $p" >&2; false; }
   assert_equal "$(ps -o args= -p "$p")" nsbox-init
   [[ $(tr '\0' ' ' </proc/"$p"/cmdline) != *s3cr3t* ]]
   # Inside, the agent sees the same.
