@@ -128,7 +128,13 @@ hold (const char *pidfile)
       || inotify_add_watch (in, pidfile,
                             IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
              < 0)
-    _exit (1);
+    {
+      /* No watch on this file system: then until killed (system reset
+       * does), rather than a new holder -- and newuidmap -- each start. */
+      syscall (SYS_close_range, 0U, ~0U, 0);
+      for (;;)
+        pause ();
+    }
   if (in > 0)
     syscall (SYS_close_range, 0U, (unsigned) in - 1, 0);
   syscall (SYS_close_range, (unsigned) in + 1, ~0U, 0);
