@@ -29,10 +29,12 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/mapped.h"
 #include "runtime/cgroup.h"
 #include "runtime/userns.h"
 #include "cli/subid.h"
 #include "runtime/base/cleanup.h"
+#include "runtime/holder.h"
 #include "runtime/base/error.h"
 #include "runtime/base/fs.h"
 
@@ -591,11 +593,22 @@ check_subids (struct doc_result *r)
 
   if (problems[0] == '\0')
     {
+      cleanup_error nb_error_t e = NULL;
+      cleanup_free char *run = NULL, *pidfile = NULL;
+      char holder[96] = "no id-mapping holder yet (a start makes one)";
+      pid_t pid = 0;
+
+      if (nb_runtime_dir (&run, &e) == 0
+          && (pidfile = nb_path_join (run, SB_HOLDER_FILE)) != NULL)
+        pid = rt_holder_running (pidfile);
+      if (pid > 0)
+        snprintf (holder, sizeof holder, "the id-mapping holder runs as "
+                                         "pid %d", (int) pid);
       result_set (r, DOC_OK,
                   "%s has %lu subuids from %lu and %lu subgids from %lu; "
-                  "newuidmap %s, newgidmap %s",
+                  "newuidmap %s, newgidmap %s; %s",
                   user ? user : "?", su.total, su.start, sg.total, sg.start,
-                  how[0], how[1]);
+                  how[0], how[1], holder);
       return;
     }
 

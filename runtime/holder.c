@@ -275,6 +275,19 @@ rt_holder_get (const char *pidfile, const struct rt_idmap *uids, size_t n_uid,
   return 0;
 }
 
+pid_t
+rt_holder_running (const char *pidfile)
+{
+  cleanup_close int fd = open (pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int nsfd = -1;
+  pid_t pid;
+
+  if (fd < 0)
+    return 0;
+  nsfd = open_recorded (fd, &pid);
+  return nsfd >= 0 ? pid : 0;
+}
+
 void
 rt_holder_stop (const char *pidfile)
 {

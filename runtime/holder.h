@@ -25,6 +25,9 @@ int rt_holder_get (const char *pidfile, const struct rt_idmap *uids,
                    size_t n_uid, const struct rt_idmap *gids, size_t n_gid,
                    struct rt_holder *h, nb_error_t *err);
 
+/* The pid of the holder recorded in PIDFILE while it runs, else 0. */
+pid_t rt_holder_running (const char *pidfile);
+
 /* End the holder recorded in PIDFILE, if it still runs (system reset). */
 void rt_holder_stop (const char *pidfile);
 

@@ -180,3 +180,13 @@ maps_run() {
   assert_equal "$(tr -d '\0' </proc/"$pid"/cmdline)" nsbox-userns
   assert_equal "$(ps -o args= -p "$pid")" nsbox-userns
 }
+
+@test "doctor says whether the holder runs, and which pid it is" {
+  # Not through nsbox_rt: doctor would (rightly) warn that its newuidmap
+  # is not set-uid.
+  run --separate-stderr as_user env XDG_RUNTIME_DIR="$RT" "$NSBOX" doctor
+  assert_output_has "; no id-mapping holder yet (a start makes one)"
+  nsbox_rt run -w "$WS" -t "$FIXTURE_IMAGE" shell -- -c true
+  run --separate-stderr as_user env XDG_RUNTIME_DIR="$RT" "$NSBOX" doctor
+  assert_output_has "; the id-mapping holder runs as pid $(holder_pid)"
+}
