@@ -353,6 +353,36 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   return 0;
 }
 
+/* The limit as it was asked (--memory 64m), unless `nsbox update` changed
+ * it since: then what the cgroup says now, in the same units. */
+static void
+oom_report (const struct rt_create_opts *o, const struct rt_cgroup *cg)
+{
+  cleanup_error nb_error_t e = NULL;
+  struct rt_cgroup_stats st;
+  char now[32] = "";
+  const char *shown = o->memory_shown ? o->memory_shown : "set";
+
+  if (rt_cgroup_stats (cg->path, &st, &e) == 0 && st.memory_max > 0
+      && !(o->limits && st.memory_max == o->limits->memory))
+    {
+      static const char units[] = "gmk";
+      int64_t v = st.memory_max;
+      int u = 0;
+      for (int64_t f = 1024 * 1024 * 1024; f >= 1024; f /= 1024, u++)
+        if (v % f == 0)
+          break;
+      if (u < 3)
+        snprintf (now, sizeof now, "%lld%c",
+                  (long long) (v >> (10 * (3 - u))), units[u]);
+      else
+        snprintf (now, sizeof now, "%lld", (long long) v);
+      shown = now;
+    }
+  fprintf (stderr, "nsbox: sandbox %s: killed, out of memory (limit %s)\n",
+           o->name ? o->name : o->id ? o->id : "?", shown);
+}
+
 int
 rt_container_run (const struct rt_spec *spec,
                   const struct rt_create_opts *opts, int *status,
@@ -382,9 +412,7 @@ rt_container_run (const struct rt_spec *spec,
   if (opts->state_dir)
     rt_state_remove_own (opts->state_dir, &l.stamp);
   if (r == 0 && l.cg.path && rt_cgroup_oom_killed (&l.cg))
-    fprintf (stderr, "nsbox: sandbox %s: killed, out of memory (limit %s)\n",
-             opts->name ? opts->name : opts->id ? opts->id : "?",
-             opts->memory_shown ? opts->memory_shown : "set");
+    oom_report (opts, &l.cg);
   rt_cgroup_remove (&l.cg);
   /* A run is create, start and delete: poststop ends it. */
   if (rt_hooks_any (spec->hooks, "poststop"))

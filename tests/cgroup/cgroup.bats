@@ -73,6 +73,19 @@ sandbox_id() {
   [[ -z $(ls -d "$CG"/nsbox-* 2>/dev/null) ]] || { echo "a foreground run's cgroup stayed" >&2; false; }
 }
 
+@test "after update, an out-of-memory kill quotes the limit in force, not the one asked at start" {
+  as_user_bg "$TEST_DIR/bg.out" "$NSBOX" run -w "$WS" --memory 256m shell -- -c \
+    'echo started; while [ ! -e /tmp/go ]; do sleep 0.1; done; python3 -c "b = bytearray(200 * 1024 * 1024); print(len(b))"'
+  wait_for_output "$TEST_DIR/bg.out" started 10
+  run --separate-stderr as_user "$NSBOX" update --memory 64m proj-shell
+  assert_status 0
+  as_user "$NSBOX" exec proj-shell touch /tmp/go
+  local st=0
+  wait "$BG_PID" || st=$?
+  assert_equal "$st" 137
+  grep -q "sandbox proj-shell: killed, out of memory (limit 64m)" "$TEST_DIR/bg.out" || { cat "$TEST_DIR/bg.out" >&2; false; }
+}
+
 @test "without limits no cgroup is made" {
   as_user_bg "$TEST_DIR/bg.out" "$NSBOX" run -w "$WS" shell -- -c 'echo started; sleep 30'
   wait_for_output "$TEST_DIR/bg.out" started 10
