@@ -291,14 +291,9 @@ rt_holder_running (const char *pidfile)
 void
 rt_holder_stop (const char *pidfile)
 {
-  cleanup_close int fd = open (pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  cleanup_close int nsfd = -1;
-  pid_t pid;
+  pid_t pid = rt_holder_running (pidfile);
 
-  if (fd < 0)
-    return;
-  nsfd = open_recorded (fd, &pid);
-  if (nsfd >= 0)
+  if (pid > 0)
     kill (pid, SIGKILL);
 }
 
