@@ -39,6 +39,10 @@ EOF2
 teardown() {
   pm root rm -af -t 0 >/dev/null 2>&1 || true
   pm user rm -af -t 0 >/dev/null 2>&1 || true
+  # Rootless podman's pause process, for this test's runtime dir: it would
+  # sleep on after the dir is gone, one more for every test.
+  local pause=$TEST_HOME/run/libpod/tmp/pause.pid
+  [[ ! -s $pause ]] || kill -KILL "$(cat "$pause")" 2>/dev/null || true
   nsbox_teardown
 }
 
