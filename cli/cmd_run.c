@@ -20,6 +20,7 @@
 #include "runtime/base/fs.h"
 #include "runtime/base/json.h"
 #include "runtime/holder.h"
+#include "runtime/idmap.h"
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"
 
@@ -231,12 +232,6 @@ join_binds (const struct sb_workspaces *extra, const struct run_opts *o,
   return 0;
 }
 
-static bool
-own_single (const struct rt_idmap *m, size_t n, unsigned id)
-{
-  return n == 1 && m[0].size == 1 && m[0].host_id == id;
-}
-
 /* The id-mapping holder (runtime/holder.h) when this start maps subordinate
  * ids: its warm starts then run no set-uid newuidmap/newgidmap, the dearest
  * part of a start.  Whatever fails here, the start maps its ids without
@@ -250,8 +245,8 @@ get_holder (const struct rt_spec *spec, struct rt_holder *h)
   size_t n;
 
   if (!(spec->clone_flags & CLONE_NEWUSER)
-      || (own_single (spec->uid_maps, spec->n_uid_maps, getuid ())
-          && own_single (spec->gid_maps, spec->n_gid_maps, getgid ()))
+      || (rt_idmap_is_own (spec->uid_maps, spec->n_uid_maps, getuid ())
+          && rt_idmap_is_own (spec->gid_maps, spec->n_gid_maps, getgid ()))
       || (n = sb_storage_maps (uids, gids)) == 0
       || nb_runtime_dir (&run, &e) < 0
       || (pidfile = nb_path_join (run, SB_HOLDER_FILE)) == NULL

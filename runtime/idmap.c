@@ -106,8 +106,8 @@ wait_helper (struct helper *h, nb_error_t *err)
   return 0;
 }
 
-static bool
-is_own_single (const struct rt_idmap *maps, size_t n, unsigned id)
+bool
+rt_idmap_is_own (const struct rt_idmap *maps, size_t n, unsigned id)
 {
   return n == 1 && maps[0].size == 1 && maps[0].host_id == id;
 }
@@ -118,8 +118,8 @@ rt_idmap_begin (pid_t pid, const struct rt_idmap *uid_maps, size_t n_uid,
                 struct rt_idmap_job *job, nb_error_t *err)
 {
   char buf[RT_MAX_IDMAPS * 36];
-  bool direct_uid = is_own_single (uid_maps, n_uid, geteuid ());
-  bool direct_gid = is_own_single (gid_maps, n_gid, getegid ());
+  bool direct_uid = rt_idmap_is_own (uid_maps, n_uid, geteuid ());
+  bool direct_gid = rt_idmap_is_own (gid_maps, n_gid, getegid ());
   struct helper hu = { .pid = -1 }, hg = { .pid = -1 };
   cleanup_error nb_error_t err2 = NULL;
   int ret = 0;

@@ -2,8 +2,13 @@
 #ifndef RT_IDMAP_H
 #define RT_IDMAP_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include "runtime/spec.h"
+
+/* MAPS maps just the one host id ID (a single range of size 1): what an
+ * unprivileged process may write for itself, without a helper. */
+bool rt_idmap_is_own (const struct rt_idmap *maps, size_t n, unsigned id);
 
 /* A single range mapping only our own id is written directly (an unprivileged
  * process may do that, after "deny" in setgroups); anything else goes through

@@ -39,13 +39,7 @@ teardown() {
 
 # in_image [RUN-OPTIONS...] -- SCRIPT: sh -c SCRIPT in $WS's sandbox on $IMAGE.
 in_image() {
-  local opts=()
-  while [[ $1 != -- ]]; do
-    opts+=("$1")
-    shift
-  done
-  shift
-  run --separate-stderr as_user "$NSBOX" run -w "$WS" -t "$IMAGE" "${opts[@]}" shell -- -c "$1"
+  sandbox_sh -t "$IMAGE" "$@"
 }
 
 expected() {
