@@ -497,10 +497,11 @@ planned:
       && sb_caps_adjust (json, o.cap_add, o.cap_drop, err) < 0)
     goto out;
   /* The plan is a standard config.json: kept in the sandbox's runtime dir
-   * for inspection, and executed by the same engine as `nsbox oci`. */
+   * for inspection, and executed by the same engine as `nsbox oci`.  A warm
+   * start plans what the last one did: the file is then left as it is. */
   text = json_dumps (json, JSON_INDENT (2));
   if (text == NULL
-      || nb_write_file_atomic (bundle, text, strlen (text), 0600, 0, err) < 0)
+      || nb_update_file_atomic (bundle, text, strlen (text), 0600, err) < 0)
     {
       if (text == NULL)
         nb_error_make (err, ENOMEM, "run");

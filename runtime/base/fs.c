@@ -90,6 +90,40 @@ nb_write_file_atomic (const char *path, const void *data, size_t len,
   return 0;
 }
 
+/* Does the regular file at PATH hold exactly DATA? */
+static int
+holds_exactly (const char *path, const char *data, size_t len)
+{
+  cleanup_close int fd
+      = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  cleanup_free char *buf = NULL;
+  struct stat st;
+  size_t got = 0;
+
+  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
+      || (size_t) st.st_size != len || (buf = malloc (len + 1)) == NULL)
+    return 0;
+  while (got <= len)
+    {
+      ssize_t n = read (fd, buf + got, len + 1 - got);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      got += (size_t) n;
+    }
+  return got == len && memcmp (buf, data, len) == 0;
+}
+
+int
+nb_update_file_atomic (const char *path, const void *data, size_t len,
+                       mode_t mode, nb_error_t *err)
+{
+  if (holds_exactly (path, data, len))
+    return 0;
+  return nb_write_file_atomic (path, data, len, mode, 0, err);
+}
+
 static const char *
 file_kind (mode_t mode)
 {

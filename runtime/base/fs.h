@@ -13,6 +13,11 @@ int nb_mkdir_p (const char *path, mode_t mode, nb_error_t *err);
  * state in the runtime dir does not need it). */
 int nb_write_file_atomic (const char *path, const void *data, size_t len,
                           mode_t mode, int durable, nb_error_t *err);
+/* nb_write_file_atomic, unless PATH is already a regular file holding
+ * exactly DATA: then nothing is written (a rename over an existing ext4 file
+ * flushes the new one to disk; a warm start should not pay for that). */
+int nb_update_file_atomic (const char *path, const void *data, size_t len,
+                           mode_t mode, nb_error_t *err);
 /* write(2) all of DATA, resuming after EINTR and short writes. */
 int nb_write_all (int fd, const void *data, size_t len);
 /* Open DIRFD/NAME for reading only if it is a regular file (FLAGS may add

@@ -108,6 +108,45 @@ test_atomic_write_replaces_the_whole_file (void **state)
   assert_int_equal (access (dir, F_OK), -1);
 }
 
+/* The same text leaves the file alone (its inode and mtime stay); other
+ * text, a longer or shorter one, or a non-file in the way, is written. */
+static void
+test_update_writes_only_what_changed (void **state)
+{
+  (void) state;
+  char dir[] = "/tmp/nsbox-unit-XXXXXX", path[300];
+  nb_error_t err = NULL;
+  struct stat a, b;
+  char *back = NULL;
+
+  assert_non_null (mkdtemp (dir));
+  snprintf (path, sizeof path, "%s/config.json", dir);
+  assert_int_equal (nb_update_file_atomic (path, "{}", 2, 0600, &err), 0);
+  assert_int_equal (stat (path, &a), 0);
+  assert_int_equal (nb_update_file_atomic (path, "{}", 2, 0600, &err), 0);
+  assert_int_equal (stat (path, &b), 0);
+  assert_int_equal (a.st_ino, b.st_ino);
+  /* Same length, other bytes; then a prefix of the file; then more. */
+  assert_int_equal (nb_update_file_atomic (path, "[]", 2, 0600, &err), 0);
+  assert_int_equal (stat (path, &b), 0);
+  assert_int_not_equal (a.st_ino, b.st_ino);
+  assert_int_equal (nb_update_file_atomic (path, "[", 1, 0600, &err), 0);
+  assert_int_equal (nb_update_file_atomic (path, "[1]", 3, 0600, &err), 0);
+  assert_int_equal (nb_read_file (path, &back, NULL, &err), 0);
+  assert_string_equal (back, "[1]");
+  free (back);
+  /* A directory where the file goes: the rename says so. */
+  assert_int_equal (unlink (path), 0);
+  assert_int_equal (mkdir (path, 0700), 0);
+  snprintf (path + strlen (path), sizeof path - strlen (path), "/x");
+  assert_int_equal (mkdir (path, 0700), 0);
+  path[strlen (path) - 2] = '\0';
+  assert_int_equal (nb_update_file_atomic (path, "[1]", 3, 0600, &err), -1);
+  assert_non_null (err);
+  nb_error_free (&err);
+  assert_int_equal (nb_rm_rf_at (AT_FDCWD, dir, &err), 0);
+}
+
 static void
 test_exit_statuses_follow_docker (void **state)
 {
@@ -153,6 +192,7 @@ main (void)
     cmocka_unit_test (test_messages_escape_the_control_characters_of_their_input),
     cmocka_unit_test (test_path_containment),
     cmocka_unit_test (test_atomic_write_replaces_the_whole_file),
+    cmocka_unit_test (test_update_writes_only_what_changed),
     cmocka_unit_test (test_exit_statuses_follow_docker),
     cmocka_unit_test (test_a_missing_command_is_127_and_a_non_executable_one_126),
   };
