@@ -206,7 +206,7 @@ rt_container_exec (const char *state_dir, const struct rt_spec *spec,
   close (nb_steal_fd (&child));
 
   /* EOF once the joiner exited and the process exec'd (or failed). */
-  rt_sync_collect (parent, &master, &child_err, &pid);
+  rt_sync_collect (parent, &master, &child_err, &pid, NULL);
   while (waitpid (joiner, &wstatus, 0) < 0 && errno == EINTR)
     ;
   if (pid > 0)

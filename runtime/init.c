@@ -562,6 +562,18 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
         }
     }
 
+  /* The overlay root's last reference syncs its upper dir's filesystem:
+   * nsbox run holds one past init and lets go of it in the background
+   * (rt_container_run), so that sync is not at the end of every run. */
+  if (o->send_root && o->mnt_ns_fd < 0 && rt_rootfs_is_overlay (spec))
+    {
+      int root = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (root >= 0)
+        {
+          rt_sync_send (sock, RT_SYNC_ROOT, 0, NULL, root);
+          close (root);
+        }
+    }
   if (o->wait_start)
     {
       /* Created: the process starts when asked (RT_REQ_START).  Until

@@ -17,6 +17,7 @@ struct rt_init_opts
   bool wait_start;  /* start the agent on RT_REQ_START only */
   int stdio[3];     /* made stdin/out/err; -1: as inherited */
   int mnt_ns_fd;    /* the mount namespace to join (spec's path); or -1 */
+  bool send_root;   /* an overlay root goes to nsbox too (RT_SYNC_ROOT) */
   /* The user namespace the container was made from (nsbox's own, before
    * it joined any): only a process in it may ask init for anything. */
   dev_t owner_userns_dev;

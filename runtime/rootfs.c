@@ -381,6 +381,12 @@ is_overlay_root (const struct rt_mount *m)
          && strcmp (m->destination, "/") == 0;
 }
 
+bool
+rt_rootfs_is_overlay (const struct rt_spec *spec)
+{
+  return spec->n_mounts > 0 && is_overlay_root (&spec->mounts[0]);
+}
+
 /* mount(2) takes one page of options, and layer paths are long: when every
  * lowerdir shares one parent (nsbox's layers/), name them from there. */
 static char *

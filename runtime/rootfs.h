@@ -13,6 +13,8 @@ int rt_rootfs_setup (const struct rt_spec *spec,
                      int (*before_pivot) (void *arg, nb_error_t *err),
                      void *arg, nb_error_t *err);
 
+/* Is the spec's root an overlay that rt_rootfs_setup mounts itself? */
+bool rt_rootfs_is_overlay (const struct rt_spec *spec);
 /* Instead of rt_rootfs_setup, for a spec that joins a mount namespace by
  * path: enter the namespace MNT_FD and take its root and mounts as they
  * are; on return cwd is process.cwd.  BEFORE_PIVOT as above. */

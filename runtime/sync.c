@@ -142,7 +142,8 @@ rt_sync_send_error (int sock, nb_error_t *err)
 }
 
 void
-rt_sync_collect (int sock, int *master, nb_error_t *child_err, pid_t *pid)
+rt_sync_collect (int sock, int *master, nb_error_t *child_err, pid_t *pid,
+                 int *root)
 {
   for (;;)
     {
@@ -157,6 +158,11 @@ rt_sync_collect (int sock, int *master, nb_error_t *child_err, pid_t *pid)
           if (*master >= 0)
             close (*master);
           *master = fd;
+          fd = -1;
+        }
+      else if (msg.type == RT_SYNC_ROOT && fd >= 0 && root && *root < 0)
+        {
+          *root = fd;
           fd = -1;
         }
       else if (msg.type == RT_SYNC_ERROR)

@@ -15,6 +15,7 @@ enum rt_sync_type
   RT_SYNC_PTY,      /* child -> parent: the pty master, as SCM_RIGHTS */
   RT_SYNC_READY,    /* init -> creator: set up, waiting to be started */
   RT_SYNC_PID,      /* exec's joiner -> nsbox: the process's pid (status) */
+  RT_SYNC_ROOT,     /* init -> nsbox run: its overlay root, as SCM_RIGHTS */
   /* Requests to a live sandbox's init, on its socket (see lifecycle.h): */
   RT_REQ_NS,        /* -> its namespaces' fds; status = which (CLONE_NEW*) */
   RT_REQ_START,     /* start the process; EOF once it exec'd, or an error */
@@ -45,9 +46,10 @@ int rt_sync_recv_fds (int sock, struct rt_sync_msg *msg, int *fds,
 int rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd);
 /* Read what the other side reports until every copy of SOCK's peer is
  * closed (EOF): a pty master (into *MASTER, the last one kept), an error
- * (into *CHILD_ERR), a pid (into *PID; may be NULL). */
+ * (into *CHILD_ERR), a pid (into *PID; may be NULL), the root (into *ROOT;
+ * may be NULL). */
 void rt_sync_collect (int sock, int *master, nb_error_t *child_err,
-                      pid_t *pid);
+                      pid_t *pid, int *root);
 /* Send ERR's message and status (125 when it has none). */
 void rt_sync_send_error (int sock, nb_error_t *err);
 

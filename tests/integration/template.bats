@@ -135,6 +135,34 @@ expected() {
   assert_equal "$output" "nsbox test layer 3"
 }
 
+# The overlay root's last reference syncs the upper dir's filesystem: a run
+# lets go of it in a process of its own (nsbox-release) once init is gone,
+# so the user does not wait for that.  That process holds nothing of the
+# run's: not its output (the pipe ends with the run), not the sandbox's
+# locks (rm right after finds it stopped), and it ends by itself.
+@test "the overlay is let go of in the background, by a process that holds nothing of the run's and ends" {
+  local n p left
+  for n in 1 2 3; do
+    run --separate-stderr as_user "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c "echo run-$n >>/var/tmp/runs; echo out-$n"
+    assert_status 0
+    assert_equal "$output" "out-$n"
+  done
+  in_image -- 'cat /var/tmp/runs'
+  assert_equal "$output" "run-1"$'\n'"run-2"$'\n'"run-3"
+  run --separate-stderr as_user "$NSBOX" rm ws-shell
+  assert_status 0
+  for _ in $(seq 50); do
+    left=""
+    for p in $(pgrep -u "$TEST_UID" -x nsbox-release); do
+      [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && left+=" $p"
+    done
+    [[ -z $left ]] && break
+    sleep 0.1
+  done
+  assert_equal "$left" ""
+  assert_equal "$(as_user find "$TEST_HOME/.local/share/nsbox/sandboxes" -mindepth 1 2>/dev/null)" ""
+}
+
 @test "an image not in the store is pulled on first use, with --pull missing (the default)" {
   IMAGE=$REGISTRY/nsbox-test/busybox:zstd
   in_image -- 'cat /etc/nsbox-test-layer3'
