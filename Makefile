@@ -30,7 +30,7 @@ WERROR ?=
 CFLAGS ?= -O2 -g
 VERSION := 0.1.0
 CFLAGS += -DNSBOX_VERSION=\"$(VERSION)\" -DNSBOX_LIBDIR=\"$(LIBDIR)\" -std=gnu17 -Wall -Wextra $(WERROR) -I. $(PKG_CFLAGS)
-LDFLAGS += -Wl,--as-needed
+LDFLAGS += -Wl,--as-needed -Wl,-z,relro,-z,now
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
 OCI_CLI_SRCS := $(wildcard cli/image_*.c)
