@@ -498,8 +498,12 @@ planned:
     goto out;
   /* The plan is a standard config.json: kept in the sandbox's runtime dir
    * for inspection, and executed by the same engine as `nsbox oci`.  A warm
-   * start plans what the last one did: the file is then left as it is. */
-  text = json_dumps (json, JSON_INDENT (2));
+   * start plans what the last one did: the file is then left as it is.
+   * The built-in seccomp profile goes in as text (rt_seccomp_default). */
+  {
+    cleanup_free char *dumped = json_dumps (json, JSON_INDENT (2));
+    text = dumped ? rt_seccomp_expand (dumped) : NULL;
+  }
   if (text == NULL
       || nb_update_file_atomic (bundle, text, strlen (text), 0600, err) < 0)
     {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -180,20 +181,81 @@ compile (json_t *profile, struct rt_seccomp *out, nb_error_t *err)
 static struct builtin
 {
   const char *canon, *canon_end, *bpf, *bpf_end;
-  json_t *obj;
+  json_t *ref;  /* its stand-in in a spec (rt_seccomp_default) */
+  char *quoted; /* the stand-in as json_dumps writes it */
 } builtins[] = {
   { rt_seccomp_default_canon, rt_seccomp_default_canon_end,
-    rt_seccomp_default_bpf, rt_seccomp_default_bpf_end, NULL },
+    rt_seccomp_default_bpf, rt_seccomp_default_bpf_end, NULL, NULL },
   { rt_seccomp_nested_canon, rt_seccomp_nested_canon_end,
-    rt_seccomp_nested_bpf, rt_seccomp_nested_bpf_end, NULL },
+    rt_seccomp_nested_bpf, rt_seccomp_nested_bpf_end, NULL, NULL },
 };
 
+/* The stand-in is a string no one can put in a spec on purpose: it holds
+ * random bytes drawn by this process (an argument or a variable that
+ * happened to read the same would otherwise be replaced by a profile). */
 static json_t *
 builtin_profile (struct builtin *b)
 {
-  if (b->obj == NULL)
-    b->obj = json_loadb (b->canon, (size_t) (b->canon_end - b->canon), 0, NULL);
-  return json_incref (b->obj);
+  if (b->ref == NULL)
+    {
+      unsigned char r[16];
+      char text[64];
+      int n = snprintf (text, sizeof text, "nsbox-seccomp-%d-",
+                        (int) (b - builtins));
+      if (getrandom (r, sizeof r, 0) != (ssize_t) sizeof r)
+        return NULL;
+      for (size_t i = 0; i < sizeof r; i++)
+        n += snprintf (text + n, sizeof text - (size_t) n, "%02x", r[i]);
+      b->ref = json_string (text);
+      if (b->ref == NULL
+          || asprintf (&b->quoted, "\"%s\"", text) < 0)
+        {
+          json_decref (b->ref);
+          b->ref = NULL;
+          b->quoted = NULL;
+          return NULL;
+        }
+    }
+  return json_incref (b->ref);
+}
+
+bool
+rt_seccomp_is_builtin (const json_t *profile)
+{
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    if (profile && profile == builtins[i].ref)
+      return true;
+  return false;
+}
+
+char *
+rt_seccomp_expand (const char *text)
+{
+  size_t len = strlen (text);
+  char *out = strdup (text);
+
+  for (size_t i = 0; out && i < sizeof builtins / sizeof builtins[0]; i++)
+    {
+      const struct builtin *b = &builtins[i];
+      size_t ql, cl = (size_t) (b->canon_end - b->canon);
+      char *at, *next;
+      if (b->quoted == NULL || (at = strstr (out, b->quoted)) == NULL)
+        continue;
+      ql = strlen (b->quoted);
+      next = malloc (len - ql + cl + 1);
+      if (next == NULL)
+        {
+          free (out);
+          return NULL;
+        }
+      memcpy (next, out, (size_t) (at - out));
+      memcpy (next + (at - out), b->canon, cl);
+      strcpy (next + (at - out) + cl, at + ql);
+      free (out);
+      out = next;
+      len = len - ql + cl;
+    }
+  return out;
 }
 
 json_t *
@@ -224,20 +286,20 @@ rt_seccomp_prepare (json_t *profile, struct rt_seccomp *out, nb_error_t *err)
   memset (out, 0, sizeof *out);
   if (profile == NULL)
     return 0;
+  /* The warm path: nsbox run's spec holds a stand-in for the built-in
+   * profile, known by its address. */
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+    if (profile == builtins[i].ref)
+      {
+        out->enabled = true;
+        use_builtin (out, &builtins[i]);
+        return 0;
+      }
   if (!json_is_object (profile))
     return nb_error_make (err, 0, "seccomp: linux.seccomp is not an object");
   if (parse_flags (profile, &out->flags, err) < 0)
     return -1;
   out->enabled = true;
-  /* The warm path: nsbox run hands back the object rt_seccomp_default gave
-   * it, and writing out 9 kB of JSON to compare it would cost more than the
-   * rest of this function. */
-  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-    if (profile == builtins[i].obj)
-      {
-        use_builtin (out, &builtins[i]);
-        return 0;
-      }
   canon = json_dumps (profile, RT_SECCOMP_CANON_FLAGS);
   if (canon == NULL)
     return nb_error_make (err, ENOMEM, "seccomp");

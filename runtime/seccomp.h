@@ -31,14 +31,21 @@ int rt_seccomp_load (const struct rt_seccomp *sc, nb_error_t *err);
 void rt_seccomp_clear (struct rt_seccomp *sc);
 #define cleanup_seccomp __attribute__ ((cleanup (rt_seccomp_clear)))
 
-/* The default profile (a new reference to one shared object, parsed from
- * the built-in canonical text on first use; NULL when out of memory).  Given
- * back to rt_seccomp_prepare unmodified, it is known for the built-in
- * program without being written out and compared. */
+/* The default profile, for a spec made in this process: not the profile's
+ * object (9 kB of JSON to parse on every start) but a stand-in for it, a
+ * string that rt_seccomp_prepare knows by its address as the built-in
+ * program.  A new reference to one shared value; NULL when out of memory.
+ * Before a spec holding it is written out, rt_seccomp_expand puts the
+ * profile's text in its place. */
 json_t *rt_seccomp_default (void);
 /* The same for the default's --allow-nested variant (built by seccomp-gen:
  * namespaces and mounts allowed, for a sandbox inside the sandbox). */
 json_t *rt_seccomp_nested (void);
+/* Is PROFILE one of those stand-ins? */
+bool rt_seccomp_is_builtin (const json_t *profile);
+/* TEXT (a spec as json_dumps wrote it) with every stand-in replaced by its
+ * profile's canonical text: a new string, NULL when out of memory. */
+char *rt_seccomp_expand (const char *text);
 
 /* The default profile as compiled at build time (build/seccomp_default.c):
  * its canonical text and its program. */

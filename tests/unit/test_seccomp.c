@@ -185,6 +185,70 @@ test_the_default_profile_is_built_in_and_denies_with_eperm (void **state)
   json_decref (j);
 }
 
+/* nsbox run's spec holds a stand-in for the built-in profile: the built-in
+ * program, known by the stand-in's address only, and written out as the
+ * profile's own text. */
+static void
+test_the_built_in_stand_in_is_the_program_and_is_written_as_the_profile (
+    void **state)
+{
+  (void) state;
+  json_t *ref = rt_seccomp_default (), *spec, *again, *forged, *canon;
+  struct rt_seccomp sc;
+  nb_error_t err = NULL;
+  char *text, *full;
+  size_t len;
+  const char *embedded = nb_embedded_get ("seccomp/default.json", &len);
+
+  assert_non_null (ref);
+  assert_false (json_is_object (ref));
+  assert_true (rt_seccomp_is_builtin (ref));
+  setenv ("NSBOX_SECCOMP_LIB", "/nonexistent/nsbox-seccomp.so", 1);
+  assert_int_equal (rt_seccomp_prepare (ref, &sc, &err), 0);
+  assert_true (sc.enabled);
+  assert_ptr_equal (sc.bpf, rt_seccomp_default_bpf);
+  rt_seccomp_clear (&sc);
+
+  /* The same text in another value is not the stand-in: an argument that
+   * read so stays an argument, and a spec cannot name the program so. */
+  forged = json_string (json_string_value (ref));
+  assert_false (rt_seccomp_is_builtin (forged));
+  assert_int_equal (rt_seccomp_prepare (forged, &sc, &err), -1);
+  nb_error_free (&err);
+
+  /* Written out, the spec holds the profile; the forged copy stays text. */
+  spec = json_pack ("{s:{s:O},s:[O]}", "linux", "seccomp", ref, "args",
+                    forged);
+  text = json_dumps (spec, JSON_INDENT (2));
+  full = rt_seccomp_expand (text);
+  assert_non_null (full);
+  again = json_loads (full, 0, NULL);
+  assert_non_null (again);
+  canon = json_loadb (embedded, len, 0, NULL);
+  assert_true (json_equal (json_object_get (json_object_get (again, "linux"),
+                                            "seccomp"),
+                           canon));
+  assert_string_equal (json_string_value (json_array_get (
+                           json_object_get (again, "args"), 0)),
+                       json_string_value (ref));
+  /* Read back, it is the profile, and the built-in program again. */
+  assert_int_equal (rt_seccomp_prepare (json_object_get (json_object_get (
+                                            again, "linux"),
+                                                         "seccomp"),
+                                        &sc, &err),
+                    0);
+  assert_ptr_equal (sc.bpf, rt_seccomp_default_bpf);
+  rt_seccomp_clear (&sc);
+  unsetenv ("NSBOX_SECCOMP_LIB");
+  json_decref (canon);
+  json_decref (again);
+  json_decref (spec);
+  json_decref (forged);
+  json_decref (ref);
+  free (text);
+  free (full);
+}
+
 static void
 test_no_profile_means_no_filter (void **state)
 {
@@ -204,6 +268,7 @@ main (void)
     cmocka_unit_test (test_the_parser_refuses_what_it_does_not_know_naming_the_entry),
     cmocka_unit_test (test_an_unknown_syscall_name_is_a_warning_not_an_error),
     cmocka_unit_test (test_the_default_profile_is_built_in_and_denies_with_eperm),
+    cmocka_unit_test (test_the_built_in_stand_in_is_the_program_and_is_written_as_the_profile),
     cmocka_unit_test (test_no_profile_means_no_filter),
   };
   return cmocka_run_group_tests_name ("seccomp", tests, NULL, NULL);
