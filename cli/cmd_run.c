@@ -276,17 +276,20 @@ run (int argc, char **argv, int *status, nb_error_t *err)
   struct sb_state_pins state_pins = { 0 };
   struct rt_holder holder = { .nsfd = -1 };
   char cgroup_name[32];
-  struct passwd *pw = getpwuid (getuid ());
+  struct passwd *pw = NULL; /* looked up only when needed */
   const char *tmpl;
   int ret = -1, terminal = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
 
   if (sb_run_parse_args (argc, argv, &o, err) < 0)
     return -1;
-  home = strdup (getenv ("HOME") && getenv ("HOME")[0] == '/'
-                     ? getenv ("HOME")
-                     : (pw ? pw->pw_dir : "/"));
-  user = strdup (pw ? pw->pw_name : "user");
-  if (home == NULL || user == NULL)
+  if (getenv ("HOME") && getenv ("HOME")[0] == '/')
+    home = strdup (getenv ("HOME"));
+  else
+    {
+      pw = getpwuid (getuid ());
+      home = strdup (pw ? pw->pw_dir : "/");
+    }
+  if (home == NULL)
     return nb_error_make (err, ENOMEM, "run");
   if (sb_profile_load (o.agent ? o.agent : "shell", &prof, err) < 0)
     return -1;
@@ -458,7 +461,10 @@ start:
     }
   if (sb_plan_host_rootfs (rootfs, err) < 0)
     goto out;
-  env = make_env (sb, prof, home, user, terminal, run_env);
+  if (pw == NULL)
+    pw = getpwuid (getuid ());
+  user = strdup (pw ? pw->pw_name : "user");
+  env = user ? make_env (sb, prof, home, user, terminal, run_env) : NULL;
   if (env == NULL)
     {
       nb_error_make (err, ENOMEM, "run");

@@ -72,12 +72,13 @@ now_rfc3339 (char *buf, size_t n)
 {
   struct timespec ts;
   struct tm tm;
-  char base[32];
 
+  /* Not strftime: it reads the time zone (/etc/localtime) even for UTC. */
   clock_gettime (CLOCK_REALTIME, &ts);
   gmtime_r (&ts.tv_sec, &tm);
-  strftime (base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (buf, n, "%s.%09ldZ", base, ts.tv_nsec);
+  snprintf (buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
+            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec);
 }
 
 /* A JSON string: the few fields nsbox writes are paths and ids, so this
