@@ -8,6 +8,7 @@
 #include "runtime/idmap.h"
 #include "runtime/init.h"
 #include "runtime/process.h"
+#include "runtime/rootfs.h"
 #include "runtime/sync.h"
 #include "runtime/terminal.h"
 #include "runtime/userns.h"
@@ -356,44 +357,79 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   return 0;
 }
 
-/* Let go of FD, the last reference to an overlay root, in a process of its
- * own that nobody waits for.  The overlay's end syncs its upper dir's whole
- * filesystem (ovl_sync_fs): on ext4 a journal commit and a disk cache
+/* Let go of ROOT, the last reference to an overlay root, in a process of
+ * its own that nobody waits for.  The overlay's end syncs its upper dir's
+ * whole filesystem (ovl_sync_fs): on ext4 a journal commit and a disk cache
  * flush, about 2 ms that the user would otherwise wait for at the end of
- * every run, and that still happen, only not in their way.  The process
- * shares our memory (no page tables copied; it only makes system calls, on
- * a stack of its own) and first closes every other descriptor it was given
- * a copy of, so no pipe or lock of ours outlives us through it. */
-static char release_stack[16384] __attribute__ ((aligned (16)));
+ * every run, and that still happen, only not in their way.  Then, when no
+ * init holds the workdir (rootfs.h), it removes WORKDIR/work, which the
+ * next mount would otherwise have to empty and make again (an exclusive
+ * flock it does not wait for: a start then waits for its shared one only
+ * as long as the removal takes).
+ *
+ * The process shares our memory (no page tables copied; it makes only
+ * system calls, on a stack of its own, from what was copied to `release`
+ * before it started) and first closes every descriptor it was given a copy
+ * of but those two, so no pipe or lock of ours outlives us through it.  Its
+ * failures are not looked at; what it may leave in errno, which it shares
+ * with us, is read by nobody: nsbox run and nsbox oci run end after this. */
+static struct
+{
+  int root, workdir;
+  char stack[16384] __attribute__ ((aligned (16)));
+} release;
 
 static int
 release_main (void *arg)
 {
-  unsigned fd = (unsigned) (uintptr_t) arg;
+  int lo = release.root, hi = release.workdir;
 
+  (void) arg;
   prctl (PR_SET_NAME, "nsbox-release");
-  if (fd > 0)
-    syscall (SYS_close_range, 0U, fd - 1, 0U);
-  syscall (SYS_close_range, fd + 1, ~0U, 0U);
-  syscall (SYS_close, fd);
+  if (hi < lo)
+    {
+      lo = release.workdir;
+      hi = release.root;
+    }
+  if (lo > 0)
+    syscall (SYS_close_range, 0U, (unsigned) lo - 1, 0U);
+  if (hi > lo + 1)
+    syscall (SYS_close_range, (unsigned) lo + 1, (unsigned) hi - 1, 0U);
+  syscall (SYS_close_range, (unsigned) hi + 1, ~0U, 0U);
+  syscall (SYS_close, release.root);
+  /* Locked only now, after the sync: a start that came meanwhile has not
+   * waited for it. */
+  if (release.workdir >= 0
+      && syscall (SYS_flock, release.workdir, LOCK_EX | LOCK_NB) == 0)
+    syscall (SYS_unlinkat, release.workdir, "work", AT_REMOVEDIR);
   syscall (SYS_exit, 0);
   return 0;
 }
 
 static void
-release_in_background (int fd)
+release_in_background (int root, const char *workdir)
 {
   static bool used; /* one stack: a second release is done here */
 
-  if (!used)
+  release.root = root;
+  release.workdir
+      = workdir ? open (workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (!used
+      && clone (release_main, release.stack + sizeof release.stack, CLONE_VM,
+                NULL)
+             >= 0)
+    used = true;
+  else
     {
-      used = true;
-      if (clone (release_main, release_stack + sizeof release_stack, CLONE_VM,
-                 (void *) (uintptr_t) fd)
-          < 0)
-        used = false;
+      /* Done here, then. */
+      close (nb_steal_fd (&root));
+      if (release.workdir >= 0 && flock (release.workdir, LOCK_EX | LOCK_NB) == 0)
+        unlinkat (release.workdir, "work", AT_REMOVEDIR);
     }
-  close (fd);
+  if (root >= 0)
+    close (root);
+  if (release.workdir >= 0)
+    close (release.workdir);
 }
 
 /* The limit as it was asked (--memory 64m), unless `nsbox update` changed
@@ -452,9 +488,6 @@ rt_container_run (const struct rt_spec *spec,
   if (l.master >= 0)
     close (l.master);
   close (l.pidfd);
-  /* Init is gone: only our reference keeps its overlay root now. */
-  if (l.root >= 0)
-    release_in_background (l.root);
   if (opts->state_dir)
     rt_state_remove_own (opts->state_dir, &l.stamp);
   if (r == 0 && l.cg.path && rt_cgroup_oom_killed (&l.cg))
@@ -467,6 +500,13 @@ rt_container_run (const struct rt_spec *spec,
                                                  "stopped", l.pid,
                                                  opts->bundle);
       rt_hooks_run_warn (spec->hooks, "poststop", state);
+    }
+  /* Init is gone: only our reference keeps its overlay root now.  Last, as
+   * what nsbox does from here does not look at errno (see above). */
+  if (l.root >= 0)
+    {
+      cleanup_free char *workdir = rt_rootfs_overlay_workdir (spec);
+      release_in_background (l.root, workdir);
     }
   if (r < 0)
     return -1;

@@ -196,6 +196,7 @@ struct init
   int sigfd;
   int ns_dir; /* the host /proc's view of our /proc/self/ns */
   int ns_mask;
+  int work_lock; /* shared flock on the overlay's workdir (rootfs.h) */
 };
 
 static int
@@ -226,14 +227,16 @@ close_all_but (const int *keep, size_t n)
 }
 
 /* Init keeps nothing it could lend the agent: no descriptor of nsbox's
- * caller (only its socket, its namespaces, the run lock), no capability. */
+ * caller (only its socket, its namespaces, the run lock, the lock on the
+ * overlay's workdir), no capability. */
 static void
 shed (struct init *in)
 {
   cleanup_error nb_error_t err = NULL;
-  int keep[4];
+  int keep[5];
   size_t n = 0;
 
+  keep[n++] = in->work_lock;
   keep[n++] = in->sigfd;
   keep[n++] = in->o->listen_fd;
   keep[n++] = in->o->keep_fd;
@@ -473,7 +476,7 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
 {
   cleanup_error nb_error_t err = NULL;
   struct init in = { .spec = spec, .o = o, .agent_mask = agent_mask,
-                     .seccomp = seccomp, .ns_dir = -1 };
+                     .seccomp = seccomp, .ns_dir = -1, .work_lock = -1 };
   struct rt_sync_msg msg;
   static char slave[64];
   sigset_t all;
@@ -530,6 +533,8 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     fail (sock, &err);
   if (msg.text[0])
     memcpy (hook_state, msg.text, sizeof hook_state);
+  if (o->mnt_ns_fd < 0 && rt_rootfs_is_overlay (spec))
+    in.work_lock = rt_rootfs_lock_work (spec);
   if ((o->mnt_ns_fd >= 0
            ? rt_rootfs_join (spec, o->mnt_ns_fd,
                              rt_hooks_any (spec->hooks, "createContainer")

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -385,6 +386,39 @@ bool
 rt_rootfs_is_overlay (const struct rt_spec *spec)
 {
   return spec->n_mounts > 0 && is_overlay_root (&spec->mounts[0]);
+}
+
+char *
+rt_rootfs_overlay_workdir (const struct rt_spec *spec)
+{
+  const char *data, *w;
+
+  if (!rt_rootfs_is_overlay (spec) || (data = spec->mounts[0].data) == NULL)
+    return NULL;
+  for (w = strstr (data, "workdir="); w && w != data && w[-1] != ',';
+       w = strstr (w + 1, "workdir="))
+    ;
+  if (w == NULL || w[8] != '/')
+    return NULL;
+  w += 8;
+  return strndup (w, strcspn (w, ","));
+}
+
+int
+rt_rootfs_lock_work (const struct rt_spec *spec)
+{
+  cleanup_free char *dir = rt_rootfs_overlay_workdir (spec);
+  int fd = dir ? open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+
+  if (fd < 0)
+    return -1;
+  while (flock (fd, LOCK_SH) < 0)
+    if (errno != EINTR)
+      {
+        close (fd);
+        return -1;
+      }
+  return fd;
 }
 
 /* mount(2) takes one page of options, and layer paths are long: when every

@@ -15,6 +15,17 @@ int rt_rootfs_setup (const struct rt_spec *spec,
 
 /* Is the spec's root an overlay that rt_rootfs_setup mounts itself? */
 bool rt_rootfs_is_overlay (const struct rt_spec *spec);
+/* That overlay's workdir: a new string; NULL when there is none (or it is
+ * not an absolute path).  The kernel works in WORKDIR/work, which a mount
+ * makes, the overlay's end leaves behind, and the next mount finds, empties
+ * and makes anew -- half a millisecond of a start.  So whoever uses the
+ * overlay holds a shared flock on WORKDIR (rt_rootfs_lock_work), and the
+ * one that ends it removes WORKDIR/work under an exclusive one when it
+ * gets that (container.c's release): never while a mount may use it. */
+char *rt_rootfs_overlay_workdir (const struct rt_spec *spec);
+/* The shared flock on the workdir, for as long as the returned descriptor
+ * is open (init holds it for its life); -1 when there is none to take. */
+int rt_rootfs_lock_work (const struct rt_spec *spec);
 /* Instead of rt_rootfs_setup, for a spec that joins a mount namespace by
  * path: enter the namespace MNT_FD and take its root and mounts as they
  * are; on return cwd is process.cwd.  BEFORE_PIVOT as above. */

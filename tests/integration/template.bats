@@ -135,13 +135,28 @@ expected() {
   assert_equal "$output" "nsbox test layer 3"
 }
 
+# Until no nsbox-release of the test user lives (zombies aside), at most 5 s.
+wait_releases() {
+  local p left
+  for _ in $(seq 50); do
+    left=""
+    for p in $(pgrep -u "$TEST_UID" -x nsbox-release); do
+      [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && left+=" $p"
+    done
+    [[ -z $left ]] && return 0
+    sleep 0.1
+  done
+  echo "nsbox-release still running:$left" >&2
+  return 1
+}
+
 # The overlay root's last reference syncs the upper dir's filesystem: a run
 # lets go of it in a process of its own (nsbox-release) once init is gone,
 # so the user does not wait for that.  That process holds nothing of the
 # run's: not its output (the pipe ends with the run), not the sandbox's
 # locks (rm right after finds it stopped), and it ends by itself.
 @test "the overlay is let go of in the background, by a process that holds nothing of the run's and ends" {
-  local n p left
+  local n
   for n in 1 2 3; do
     run --separate-stderr as_user "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c "echo run-$n >>/var/tmp/runs; echo out-$n"
     assert_status 0
@@ -151,16 +166,46 @@ expected() {
   assert_equal "$output" "run-1"$'\n'"run-2"$'\n'"run-3"
   run --separate-stderr as_user "$NSBOX" rm ws-shell
   assert_status 0
+  wait_releases
+  assert_equal "$(as_user find "$TEST_HOME/.local/share/nsbox/sandboxes" -mindepth 1 2>/dev/null)" ""
+}
+
+# The overlay leaves WORKDIR/work behind, which the next mount would have to
+# empty and make again: the release removes it, but only under an exclusive
+# flock of WORKDIR, which every init of the sandbox holds shared for its
+# life -- never while an overlay may be using it.
+@test "the release removes the overlay's work dir after the run, never while a holder of the workdir's lock lives" {
+  local workdir
+  in_image -- 'echo one >/var/tmp/f'
+  assert_status 0
+  workdir=$(ls -d "$TEST_HOME"/.local/share/nsbox/sandboxes/*/work)
+  wait_releases
+  [[ -d $workdir && ! -e $workdir/work ]] || { ls -la "$workdir" >&2; false; }
+  # A running sandbox's init holds the workdir's lock, shared.
+  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" -t "$IMAGE" shell -- -c 'sleep 60'
+  assert_status 0
+  grep -E "FLOCK +ADVISORY +READ .*:$(stat -c %i "$workdir") " /proc/locks || { cat /proc/locks >&2; false; }
+  run --separate-stderr as_user "$NSBOX" stop -t 1 ws-shell
+  assert_status 0
+  # A shared lock held as a live init holds it: the work dir stays.
+  as_user_bg "$TEST_DIR/flock.out" flock -s -o "$workdir" sleep 60
   for _ in $(seq 50); do
-    left=""
-    for p in $(pgrep -u "$TEST_UID" -x nsbox-release); do
-      [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && left+=" $p"
-    done
-    [[ -z $left ]] && break
+    grep -q ":$(stat -c %i "$workdir") " /proc/locks 2>/dev/null && break
     sleep 0.1
   done
-  assert_equal "$left" ""
-  assert_equal "$(as_user find "$TEST_HOME/.local/share/nsbox/sandboxes" -mindepth 1 2>/dev/null)" ""
+  in_image -- 'cat /var/tmp/f'
+  assert_status 0
+  assert_equal "$output" one
+  wait_releases
+  [[ -d $workdir/work ]] || { ls -la "$workdir" >&2; false; }
+  pkill -P "$BG_PID" sleep || true
+  kill "$BG_PID" 2>/dev/null || true
+  wait "$BG_PID" 2>/dev/null || true
+  # Free again: the next run's release removes it.
+  in_image -- 'cat /var/tmp/f'
+  assert_equal "$output" one
+  wait_releases
+  [[ ! -e $workdir/work ]] || { ls -la "$workdir" >&2; false; }
 }
 
 @test "an image not in the store is pulled on first use, with --pull missing (the default)" {
