@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 void
 nb_set_proctitle (const char *name)
 {
-  char buf[1024], *p;
+  char buf[1024], *p, *q;
   unsigned long start = 0, end = 0;
   ssize_t len;
   int fd;
@@ -31,7 +32,15 @@ nb_set_proctitle (const char *name)
   p = strrchr (buf, ')');
   for (int field = 2; p && field < 48; field++)
     p = strchr (p + 1, ' ');
-  if (p == NULL || sscanf (p, " %lu %lu", &start, &end) != 2 || end <= start)
+  /* strtoul, not sscanf: in a child just forked (init), every page of
+   * code it runs for the first time is a fault, and scanf's are many. */
+  if (p == NULL)
+    return;
+  start = strtoul (p, &q, 10);
+  if (q == p || *q != ' ')
+    return;
+  end = strtoul (q, &p, 10);
+  if (p == q || end <= start)
     return;
   memset ((void *) start, 0, end - start);
   snprintf ((char *) start, end - start, "%s", name);
