@@ -386,6 +386,7 @@ release_main (void *arg)
 
   (void) arg;
   prctl (PR_SET_NAME, "nsbox-release");
+  /* Every descriptor but those two (with no workdir, LO becomes -1). */
   if (hi < lo)
     {
       lo = release.workdir;
@@ -423,7 +424,8 @@ release_in_background (int root, const char *workdir)
     {
       /* Done here, then. */
       close (nb_steal_fd (&root));
-      if (release.workdir >= 0 && flock (release.workdir, LOCK_EX | LOCK_NB) == 0)
+      if (release.workdir >= 0
+          && flock (release.workdir, LOCK_EX | LOCK_NB) == 0)
         unlinkat (release.workdir, "work", AT_REMOVEDIR);
     }
   if (root >= 0)
