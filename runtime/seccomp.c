@@ -219,15 +219,6 @@ builtin_profile (struct builtin *b)
   return json_incref (b->ref);
 }
 
-bool
-rt_seccomp_is_builtin (const json_t *profile)
-{
-  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
-    if (profile && profile == builtins[i].ref)
-      return true;
-  return false;
-}
-
 char *
 rt_seccomp_expand (const char *text)
 {

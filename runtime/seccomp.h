@@ -41,8 +41,6 @@ json_t *rt_seccomp_default (void);
 /* The same for the default's --allow-nested variant (built by seccomp-gen:
  * namespaces and mounts allowed, for a sandbox inside the sandbox). */
 json_t *rt_seccomp_nested (void);
-/* Is PROFILE one of those stand-ins? */
-bool rt_seccomp_is_builtin (const json_t *profile);
 /* TEXT (a spec as json_dumps wrote it) with every stand-in replaced by its
  * profile's canonical text: a new string, NULL when out of memory. */
 char *rt_seccomp_expand (const char *text);

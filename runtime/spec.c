@@ -3,7 +3,6 @@
 #include "runtime/hooks.h"
 #include "runtime/base/cleanup.h"
 #include "runtime/base/json.h"
-#include "runtime/seccomp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -594,9 +593,12 @@ rt_spec_from_json (json_t *json, const char *bundle, struct rt_spec **out,
   s->hooks = json_object_get (json, "hooks");
   if (rt_hooks_check (s->hooks, err) < 0)
     return -1;
+  /* An object, or nsbox run's stand-in for the built-in profile (a
+   * string): rt_seccomp_prepare tells them apart, and refuses the rest
+   * before anything starts. */
   s->seccomp = json_object_get (linux_, "seccomp");
   if (s->seccomp && !json_is_object (s->seccomp)
-      && !rt_seccomp_is_builtin (s->seccomp))
+      && !json_is_string (s->seccomp))
     return nb_error_make (err, 0, "config.json: linux.seccomp: not an object");
   s->rootfs_propagation = MS_PRIVATE | MS_REC;
   prop = get_str (linux_, "rootfsPropagation");
