@@ -275,6 +275,9 @@ start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
 
   if (stack == MAP_FAILED)
     return nb_error_make (err, errno, "map the agent's stack");
+  /* Named before the agent runs: it may read /proc/1/comm at once (a
+   * created container's init was nsbox-created until now). */
+  prctl (PR_SET_NAME, RT_INIT_NAME_RUNNING);
   /* As posix_spawn: the agent sets itself up in init's memory, with its own
    * descriptors, credentials and filter, and init waits until it execs
    * (or fails): no copy of init's memory for a process that execs. */
@@ -284,7 +287,6 @@ start_agent (struct init *in, int sock, const char *slave, nb_error_t *err)
   if (agent < 0)
     return nb_error_make (err, errno, "start the agent");
   in->agent = agent;
-  prctl (PR_SET_NAME, RT_INIT_NAME_RUNNING);
   return agent;
 }
 
