@@ -481,6 +481,8 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
                      .seccomp = seccomp, .ns_dir = -1, .work_lock = -1 };
   struct rt_sync_msg msg;
   static char slave[64];
+  /* Its overlay root mounted here (not a joined mount namespace's). */
+  bool own_overlay = o->mnt_ns_fd < 0 && rt_rootfs_is_overlay (spec);
   sigset_t all;
   int r;
 
@@ -535,7 +537,7 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
     fail (sock, &err);
   if (msg.text[0])
     memcpy (hook_state, msg.text, sizeof hook_state);
-  if (o->mnt_ns_fd < 0 && rt_rootfs_is_overlay (spec))
+  if (own_overlay)
     in.work_lock = rt_rootfs_lock_work (spec);
   if ((o->mnt_ns_fd >= 0
            ? rt_rootfs_join (spec, o->mnt_ns_fd,
@@ -572,7 +574,7 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
   /* The overlay root's last reference syncs its upper dir's filesystem:
    * nsbox run holds one past init and lets go of it in the background
    * (rt_container_run), so that sync is not at the end of every run. */
-  if (o->send_root && o->mnt_ns_fd < 0 && rt_rootfs_is_overlay (spec))
+  if (o->send_root && own_overlay)
     {
       int root = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (root >= 0)

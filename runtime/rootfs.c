@@ -382,6 +382,19 @@ is_overlay_root (const struct rt_mount *m)
          && strcmp (m->destination, "/") == 0;
 }
 
+/* Where KEY ("name=") starts an option of the comma-separated DATA; NULL
+ * when none does. */
+static const char *
+find_option (const char *data, const char *key)
+{
+  const char *k;
+
+  for (k = strstr (data, key); k && k != data && k[-1] != ',';
+       k = strstr (k + 1, key))
+    ;
+  return k;
+}
+
 bool
 rt_rootfs_is_overlay (const struct rt_spec *spec)
 {
@@ -395,9 +408,7 @@ rt_rootfs_overlay_workdir (const struct rt_spec *spec)
 
   if (!rt_rootfs_is_overlay (spec) || (data = spec->mounts[0].data) == NULL)
     return NULL;
-  for (w = strstr (data, "workdir="); w && w != data && w[-1] != ',';
-       w = strstr (w + 1, "workdir="))
-    ;
+  w = find_option (data, "workdir=");
   if (w == NULL || w[8] != '/')
     return NULL;
   w += 8;
@@ -426,12 +437,12 @@ rt_rootfs_lock_work (const struct rt_spec *spec)
 static char *
 shorten_lowerdirs (const char *data, char **cwd)
 {
-  const char *lo = strstr (data, "lowerdir=");
+  const char *lo = find_option (data, "lowerdir=");
   char *out = NULL, *list, *end, *parent = NULL;
   size_t plen = 0;
 
   *cwd = NULL;
-  if (lo == NULL || (lo != data && lo[-1] != ','))
+  if (lo == NULL)
     return strdup (data);
   list = strndup (lo + 9, strcspn (lo + 9, ","));
   if (list == NULL)
