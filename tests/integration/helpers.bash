@@ -107,6 +107,17 @@ sandbox_sh() {
   run --separate-stderr as_user "$NSBOX" run -w "$WS" "${opts[@]}" shell -- -c "$1"
 }
 
+# live_procs NAME: the pids of the test user's live processes called NAME
+# (an exited one may wait a moment as a zombie for the host's init to reap
+# it, and is not counted).
+live_procs() {
+  local p
+  for p in $(pgrep -u "$TEST_UID" -x "$1"); do
+    [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && echo "$p"
+  done
+  return 0
+}
+
 # Detached sandboxes outlive the commands that made them: a teardown ends
 # the test user's with this, before nsbox_teardown.
 stop_user_sandboxes() {

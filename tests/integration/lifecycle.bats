@@ -29,14 +29,9 @@ teardown() {
   nsbox_teardown
 }
 
-# The live inits of the test user's sandboxes (by their process name; an
-# exited one may wait a moment as a zombie for the host's init to reap it).
+# The live inits of the test user's sandboxes.
 live_inits() {
-  local p
-  for p in $(pgrep -u "$TEST_UID" -x nsbox-init); do
-    [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && echo "$p"
-  done
-  return 0
+  live_procs nsbox-init
 }
 
 inits() {

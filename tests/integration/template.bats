@@ -126,6 +126,26 @@ expected() {
   [[ $output == *"Read-only file system"* ]] || { _show_run; false; }
 }
 
+# A run's plan holds a stand-in for the built-in profile, written into
+# config.json as the profile's own text: exec reads it from there.
+@test "a process exec'd into a running image sandbox has the default seccomp profile of config.json" {
+  local id config
+  cp "${NSBOX%/*}/probe" "$WS/probe" 2>/dev/null || skip "no probe beside $NSBOX (run through tests/check.sh)"
+  chown "$TEST_UID:$TEST_GID" "$WS/probe"
+  in_image -d -- 'sleep 60'
+  assert_status 0
+  id=$(as_user "$NSBOX" inspect ws-shell | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d[0] if isinstance(d, list) else d)["id"])')
+  config=${NSBOX_TEST_RUNTIME_DIR:-/tmp/nsbox-$TEST_UID}
+  [[ -n ${NSBOX_TEST_RUNTIME_DIR-} ]] && config+=/nsbox
+  config+=/$id/config.json
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["linux"]["seccomp"]; assert isinstance(s, dict) and s["defaultAction"] and s["syscalls"], s' "$config"
+  run --separate-stderr as_user "$NSBOX" exec ws-shell ./probe syscall keyctl
+  assert_status 0
+  assert_equal "$output" EPERM
+  run --separate-stderr as_user "$NSBOX" stop -t 1 ws-shell
+  assert_status 0
+}
+
 @test "a later run needs nothing but the sandbox's record: not even the image plugin" {
   in_image -- 'true'
   assert_status 0
@@ -135,18 +155,13 @@ expected() {
   assert_equal "$output" "nsbox test layer 3"
 }
 
-# Until no nsbox-release of the test user lives (zombies aside), at most 5 s.
+# Until no nsbox-release of the test user lives, at most 5 s.
 wait_releases() {
-  local p left
   for _ in $(seq 50); do
-    left=""
-    for p in $(pgrep -u "$TEST_UID" -x nsbox-release); do
-      [[ $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null) == [RSD] ]] && left+=" $p"
-    done
-    [[ -z $left ]] && return 0
+    [[ -z $(live_procs nsbox-release) ]] && return 0
     sleep 0.1
   done
-  echo "nsbox-release still running:$left" >&2
+  echo "nsbox-release still running: $(live_procs nsbox-release)" >&2
   return 1
 }
 
@@ -158,7 +173,7 @@ wait_releases() {
 @test "the overlay is let go of in the background, by a process that holds nothing of the run's and ends" {
   local n
   for n in 1 2 3; do
-    run --separate-stderr as_user "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c "echo run-$n >>/var/tmp/runs; echo out-$n"
+    in_image -- "echo run-$n >>/var/tmp/runs; echo out-$n"
     assert_status 0
     assert_equal "$output" "out-$n"
   done
@@ -182,7 +197,7 @@ wait_releases() {
   wait_releases
   [[ -d $workdir && ! -e $workdir/work ]] || { ls -la "$workdir" >&2; false; }
   # A running sandbox's init holds the workdir's lock, shared.
-  run --separate-stderr as_user "$NSBOX" run -d -w "$WS" -t "$IMAGE" shell -- -c 'sleep 60'
+  in_image -d -- 'sleep 60'
   assert_status 0
   grep -E "FLOCK +ADVISORY +READ .*:$(stat -c %i "$workdir") " /proc/locks || { cat /proc/locks >&2; false; }
   run --separate-stderr as_user "$NSBOX" stop -t 1 ws-shell
