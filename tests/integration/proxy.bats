@@ -34,6 +34,13 @@ setup_file() {
   echo "hello from evil" >"$d/evil/index.html"
   API_PORT=$(start_server 127.0.0.2 "$d/api")
   EVIL_PORT=$(start_server 127.0.0.3 "$d/evil")
+  # Port 0 on two addresses may give both the same number; the tests that
+  # ask api.example.test for the evil server's port need another.
+  for _ in 1 2 3 4 5; do
+    [[ $EVIL_PORT == "$API_PORT" ]] || break
+    kill -TERM "$(tail -n 1 "$d/server-pids")" 2>/dev/null || true
+    EVIL_PORT=$(start_server 127.0.0.3 "$d/evil")
+  done
   export API_PORT EVIL_PORT
 }
 
