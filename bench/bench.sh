@@ -37,12 +37,30 @@ chmod 0755 "$T"
 [ "$(id -u)" = 0 ] && chown "$U:" "$T"
 
 # as_user CMD...: run as $U in $WS. As root: a clean environment (default XDG dirs).
+USER_ENV=(env -i -C "$WS" HOME="$H" USER="$U" LOGNAME="$U" LANG=C.UTF-8
+	PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin)
 as_user() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u "$U" -- env -i -C "$WS" HOME="$H" USER="$U" LOGNAME="$U" LANG=C.UTF-8 \
-			PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin "$@"
+		runuser -u "$U" -- "${USER_ENV[@]}" "$@"
 	else
 		env -C "$WS" "$@"
+	fi
+}
+# crun 1.8.1 refuses a hybrid cgroup host ("cgroups in hybrid mode not supported") even
+# with --cgroup-manager=disabled. As root, the timed rows therefore all run inside one
+# private mount namespace in which the cgroup2 mount is unmounted (HIDE_NS): there the
+# user runs crun directly, rootless, as on a host without that mount, and every other
+# row runs in the same place. as_bench_user is as_user in there.
+HYBRID=""
+[ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ] && HYBRID=1
+HIDE_NS=()
+[ -n "$HYBRID" ] && [ "$(id -u)" = 0 ] &&
+	HIDE_NS=(unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh)
+as_bench_user() {
+	if [ ${#HIDE_NS[@]} -gt 0 ]; then
+		"${HIDE_NS[@]}" runuser -u "$U" -- "${USER_ENV[@]}" "$@"
+	else
+		as_user "$@"
 	fi
 }
 if [ "$(id -u)" = 0 ]; then runuser -u "$U" -- mkdir -p "$WS"; else mkdir -p "$WS"; fi
@@ -56,31 +74,34 @@ for d in bin lib lib64 sbin; do
 done
 BWRAP+=" --proc /proc --dev /dev --tmpfs /tmp --bind $WS $WS --chdir $WS /bin/sh -c true"
 
-# crun 1.8.1 refuses a hybrid cgroup host ("cgroups in hybrid mode not supported") even with
-# --cgroup-manager=disabled; hide the cgroup2 mount with a tmpfs inside `unshare -Urm` first.
-# In there the user is uid 0, so the bundle maps container 0 -> 0 (= the user on the host).
+# crun-userns: crun inside its own wrapper, as an unprivileged user can run it on a
+# hybrid host without root's help: `unshare -Urm` and a tmpfs over the cgroup2 mount.
+# In there the user is uid 0, so the bundle maps container 0 -> 0 (= the user on the
+# host), and crun writes its id maps itself (no newuidmap/newgidmap); crun-wrapper is
+# that wrapper alone, subtracted in the summary.
 CRUN_STATE=$T/crun-state
-CRUN_RUN="crun --root=$CRUN_STATE --cgroup-manager=disabled run -b $T/crun nsbox-bench-$$"
-WRAPPER=""
-if [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+WRAPPER="" CRUN_USERNS=""
+if [ -n "$HYBRID" ]; then
 	HIDE="mount -t tmpfs none /sys/fs/cgroup/unified"
 	WRAPPER="unshare -Urm sh -c '$HIDE && true'"
-	CRUN="unshare -Urm sh -c '$HIDE && exec $CRUN_RUN'"
-	CRUN_HOSTID=0
-else
-	CRUN=$CRUN_RUN
-	CRUN_HOSTID=$UID_U
+	CRUN_USERNS="unshare -Urm sh -c '$HIDE && exec crun --root=$CRUN_STATE-userns --cgroup-manager=disabled run -b $T/crun nsbox-bench-$$'"
+	as_user mkdir -p "$CRUN_STATE-userns" && as_user sh "$SRC/bench/crun-bundle.sh" "$T/crun" "$WS" 0 >/dev/null ||
+		{ say "could not make the crun bundle"; exit 2; }
 fi
-as_user mkdir -p "$CRUN_STATE" && as_user sh "$SRC/bench/crun-bundle.sh" "$T/crun" "$WS" "$CRUN_HOSTID" ||
-	{ say "could not make the crun bundle"; exit 2; }
 # The same bundle mapping container 0 to the user's own id, for the OCI
 # runtimes that need no wrapper here: nsbox oci (issue 10's front door) and
 # runc.
 OCI_BUNDLE_OK=""
 if as_user sh "$SRC/bench/crun-bundle.sh" "$T/oci" "$WS" "$UID_U" >/dev/null 2>&1; then
 	OCI_BUNDLE_OK=1
-	as_user mkdir -p "$T/nsbox-oci-state" "$T/runc-state"
+	as_user mkdir -p "$T/nsbox-oci-state" "$T/runc-state" "$CRUN_STATE"
 fi
+# crun: `crun run` of that bundle by the user, directly (rootless crun: it maps the
+# user's id itself), where crun accepts the host's cgroups: anywhere but on a hybrid
+# host, and there inside HIDE_NS (as root).
+CRUN=""
+[ -n "$OCI_BUNDLE_OK" ] && { [ -z "$HYBRID" ] || [ ${#HIDE_NS[@]} -gt 0 ]; } &&
+	CRUN="crun --root=$CRUN_STATE --cgroup-manager=disabled run -b $T/oci nsbox-bench-$$"
 
 mkdir -p "$T/bin"
 NSBOX_BIN=${NSBOX_BIN:-$SRC/nsbox}   # override to bench another build
@@ -117,7 +138,7 @@ fi
 names=() cmds=()
 try() { # NAME CMD
 	local out
-	if out=$(as_user sh -c "$2" </dev/null 2>&1); then
+	if out=$(as_bench_user sh -c "$2" </dev/null 2>&1); then
 		names+=("$1") cmds+=("$2")
 	else
 		say "$1 fails, not benchmarked: $2"
@@ -127,8 +148,9 @@ try() { # NAME CMD
 }
 try floor "unshare -Urmpf --mount-proc true"
 try bwrap "$BWRAP"
+[ -n "$CRUN" ] && try crun "$CRUN"
 [ -n "$WRAPPER" ] && try crun-wrapper "$WRAPPER"
-try crun "$CRUN"
+[ -n "$CRUN_USERNS" ] && try crun-userns "$CRUN_USERNS"
 [ -n "$NSBOX" ] && try nsbox "$NSBOX"
 [ -n "$NSBOX" ] && try nsbox-noseccomp "$NSBOX_NOSECCOMP"
 [ -n "${NSBOX_IMAGE:-}" ] && try nsbox-image "$NSBOX_IMAGE"
@@ -151,7 +173,7 @@ if [[ " ${names[*]} " == *" nsbox-first "* ]]; then
 	done
 fi
 echo "== hyperfine, $RUNS runs each, as user $U in $WS"
-as_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
+as_bench_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
 
 # --- the disk cost of a second sandbox on the template: its dirs after one run -------------
 if [ -n "${NSBOX_IMAGE:-}" ] &&
@@ -172,7 +194,7 @@ fi
 # --- peak RSS of one run of each (GNU time, max over the process tree it waits for) ---------
 if [ -x /usr/bin/time ]; then
 	for i in "${!names[@]}"; do
-		as_user sh -c "exec /usr/bin/time -f %M -o $T/rss-${names[$i]} ${cmds[$i]}" \
+		as_bench_user sh -c "exec /usr/bin/time -f %M -o $T/rss-${names[$i]} ${cmds[$i]}" \
 			</dev/null >/dev/null 2>&1 || rm -f "$T/rss-${names[$i]}"
 	done
 fi
@@ -188,21 +210,31 @@ def rss(name):
     except Exception: return "-"
 med = {n: ms(r["median"]) for n, r in res.items()}
 wrap = med.get("crun-wrapper")
-if "crun" in med and wrap is not None:
-    med["crun-net"] = med["crun"] - wrap  # crun alone: wrapper cost subtracted
+if "crun-userns" in med and wrap is not None:
+    med["crun-net"] = med["crun-userns"] - wrap  # crun-userns less its wrapper
+# What each yardstick is, after its name in the ratio lines.
+notes = {"crun": " (rootless crun, run directly by the user)",
+         "crun-userns": " (raw: crun inside its user-namespace wrapper)",
+         "crun-net": " (crun as uid 0 of its wrapper's user namespace, the wrapper's time subtracted)"}
+label = lambda o: "crun-userns" if o == "crun-net" else o
 print("\n== summary (ratios are of medians)")
-print(f'{"name":<14} {"median ms":>10} {"mean ± stddev ms":>18} {"peak RSS":>9}  ratio')
+print(f'{"name":<15} {"median ms":>10} {"mean ± stddev ms":>18} {"peak RSS":>9}  ratio')
 for n, r in res.items():
     ratio = ""
     if "nsbox" in med and n not in ("nsbox", "crun-wrapper"):
         ratio = f'{n} / nsbox = {med[n] / med["nsbox"]:.2f}x'
     mean_sd = f'{ms(r["mean"]):.2f} ± {ms(r["stddev"] or 0):.2f}'
-    print(f'{n:<14} {med[n]:>10.2f} {mean_sd:>18} {rss(n):>9}  {ratio}')
+    print(f'{n:<15} {med[n]:>10.2f} {mean_sd:>18} {rss(n):>9}  {ratio}')
 if "crun-net" in med:
-    print(f'{"crun - wrapper":<14} {med["crun-net"]:>10.2f} {"":>18} {"":>9}  '
-          + (f'(crun - wrapper) / nsbox = {med["crun-net"] / med["nsbox"]:.2f}x' if "nsbox" in med else ""))
-    print("(crun is timed inside `unshare -Urm` + a tmpfs over /sys/fs/cgroup/unified, which"
-          " crun 1.8.1 needs on this hybrid cgroup host; crun-wrapper is that wrapper alone)")
+    print(f'{"userns - wrap":<15} {med["crun-net"]:>10.2f} {"":>18} {"":>9}  '
+          + (f'(crun-userns - crun-wrapper) / nsbox = {med["crun-net"] / med["nsbox"]:.2f}x' if "nsbox" in med else ""))
+if "crun" in med:
+    print("(crun: the user's `crun run` of the bundle; on this hybrid cgroup host inside a private"
+          " mount namespace without the cgroup2 mount, as every row here)" if "crun-wrapper" in med else
+          "(crun: the user's `crun run` of the bundle)")
+if "crun-userns" in med:
+    print("(crun-userns: crun inside `unshare -Urm` + a tmpfs over /sys/fs/cgroup/unified, where it"
+          " is uid 0 and writes its id maps without newuidmap/newgidmap; crun-wrapper is that wrapper alone)")
 print()
 if "nsbox-first" in med and "nsbox-image" in med:
     print(f'nsbox-first vs nsbox-image: {med["nsbox-first"] / med["nsbox-image"]:.2f}x '
@@ -213,27 +245,18 @@ try:
           f'{r} KiB runtime dir, {n} files and dirs; goal < 1024 KiB)')
 except Exception:
     pass
-if "nsbox-image" in med:
-    for o in ("bwrap", "crun", "crun-net"):
-        if o in med and med[o] > 0:
-            print(f'nsbox-image vs {"crun" if o == "crun-net" else o}: {med["nsbox-image"] / med[o]:.2f}x'
-                  + (" (wrapper cost subtracted)" if o == "crun-net" else ""))
-if "nsbox-oci" in med:
-    # The OCI front door on the same bundle as crun's and runc's.
-    for o in ("crun", "crun-net", "runc"):
-        if o in med and med[o] > 0:
-            print(f'nsbox-oci vs {"crun" if o == "crun-net" else o}: {med["nsbox-oci"] / med[o]:.2f}x'
-                  + (" (wrapper cost subtracted)" if o == "crun-net" else ""))
+def against(row, yardsticks):
+    for o in yardsticks:
+        if row in med and o in med and med[o] > 0:
+            print(f'{row} vs {label(o)}: {med[row] / med[o]:.2f}x {label(o)}\'s time{notes.get(o, "")}')
+against("nsbox-image", ("bwrap", "crun", "crun-net"))
+against("nsbox-oci", ("crun", "crun-net", "runc"))  # the OCI front door, on crun's and runc's bundle
 if "nsbox" in med and "nsbox-noseccomp" in med:
     print(f'seccomp filter: nsbox / nsbox-noseccomp = {med["nsbox"] / med["nsbox-noseccomp"]:.2f}x '
           f'({med["nsbox"] - med["nsbox-noseccomp"]:+.2f} ms)')
-notes = {"crun": " (raw: crun inside its wrapper)" if wrap is not None else "",
-         "crun-net": " (wrapper cost subtracted)"}
 others = [o for o in ("floor", "bwrap", "crun", "crun-net") if o in med and med[o] > 0]
-label = lambda o: "crun" if o == "crun-net" else o
 if "nsbox" in med:
-    for o in others:
-        print(f'nsbox vs {label(o)}: {med["nsbox"] / med[o]:.2f}x {label(o)}\'s time{notes.get(o, "")}')
+    against("nsbox", others)
 else:
     print("nsbox: NOT measured (it failed up front, see above); others against the floor:")
     for o in others[1:] if "floor" in med else []:
