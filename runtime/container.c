@@ -141,7 +141,7 @@ struct launch
 {
   pid_t pid;
   int pidfd, master;
-  int root;             /* init's overlay root (RT_SYNC_ROOT), or -1 */
+  struct rt_sync_root root; /* init's overlay root and mount namespace */
   nb_error_t child_err; /* what failed inside, as init reported it */
   struct rt_cgroup cg;  /* its own cgroup, when limits were asked */
   struct rt_state_stamp stamp; /* the state.json it wrote */
@@ -199,7 +199,7 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
                              .send_root = !o->detach && !o->wait_start };
   int fds[2];
 
-  l->pidfd = l->master = l->root = -1;
+  l->pidfd = l->master = l->root.dir = l->root.mnt_ns = -1;
   memcpy (io.stdio, o->stdio, sizeof io.stdio);
   /* Found (or compiled) here, before any namespace exists: a bad profile
    * is reported before anything started. */
@@ -357,63 +357,80 @@ launch (const struct rt_spec *spec, const struct rt_create_opts *o,
   return 0;
 }
 
-/* Let go of ROOT, the last reference to an overlay root, in a process of
- * its own that nobody waits for.  The overlay's end syncs its upper dir's
- * whole filesystem (ovl_sync_fs): on ext4 a journal commit and a disk cache
- * flush, about 2 ms that the user would otherwise wait for at the end of
- * every run, and that still happen, only not in their way.  Then, when no
- * init holds the workdir (rootfs.h), it removes WORKDIR/work, which the
- * next mount would otherwise have to empty and make again (an exclusive
- * flock it does not wait for: a start then waits for its shared one only
- * as long as the removal takes).
+/* Let go of ROOT, the last references to a sandbox's mount namespace and
+ * overlay root, in a process of its own that nobody waits for.  The
+ * namespace's end unmounts every mount in it, and the overlay's end syncs
+ * its upper dir's whole filesystem (ovl_sync_fs): on ext4 a journal commit
+ * and a disk cache flush.  Together about 2-3 ms that the user would
+ * otherwise wait for at the end of every run (in init's exit, then), and
+ * that still happen, only not in their way.  Then, when no init holds the
+ * workdir (rootfs.h), it removes WORKDIR/work, which the next mount would
+ * otherwise have to empty and make again (an exclusive flock it does not
+ * wait for: a start then waits for its shared one only as long as the
+ * removal takes).
  *
  * The process shares our memory (no page tables copied; it makes only
  * system calls, on a stack of its own, from what was copied to `release`
  * before it started) and first closes every descriptor it was given a copy
- * of but those two, so no pipe or lock of ours outlives us through it.  Its
- * failures are not looked at; what it may leave in errno, which it shares
- * with us, is read by nobody: nsbox run and nsbox oci run end after this. */
+ * of but those three, so no pipe or lock of ours outlives us through it.
+ * Its failures are not looked at; what it may leave in errno, which it
+ * shares with us, is read by nobody: nsbox run and nsbox oci run end after
+ * this. */
 static struct
 {
-  int root, workdir;
+  int fds[3]; /* the mount namespace, the root, the workdir: closed so */
   char stack[16384] __attribute__ ((aligned (16)));
 } release;
 
 static int
 release_main (void *arg)
 {
-  int lo = release.root, hi = release.workdir;
+  int keep[3], prev = 0;
 
   (void) arg;
   prctl (PR_SET_NAME, "nsbox-release");
-  /* Every descriptor but those two (with no workdir, LO becomes -1). */
-  if (hi < lo)
-    {
-      lo = release.workdir;
-      hi = release.root;
-    }
-  if (lo > 0)
-    syscall (SYS_close_range, 0U, (unsigned) lo - 1, 0U);
-  if (hi > lo + 1)
-    syscall (SYS_close_range, (unsigned) lo + 1, (unsigned) hi - 1, 0U);
-  syscall (SYS_close_range, (unsigned) hi + 1, ~0U, 0U);
-  syscall (SYS_close, release.root);
+  /* Every descriptor but those three, in ascending order (-1s first). */
+  for (int i = 0; i < 3; i++)
+    keep[i] = release.fds[i];
+  for (int i = 0; i < 3; i++)
+    for (int j = i + 1; j < 3; j++)
+      if (keep[j] < keep[i])
+        {
+          int t = keep[i];
+          keep[i] = keep[j];
+          keep[j] = t;
+        }
+  for (int i = 0; i < 3; i++)
+    if (keep[i] >= 0)
+      {
+        if (keep[i] > prev)
+          syscall (SYS_close_range, (unsigned) prev, (unsigned) keep[i] - 1,
+                   0U);
+        prev = keep[i] + 1;
+      }
+  syscall (SYS_close_range, (unsigned) prev, ~0U, 0U);
+  /* The namespace first: its end unmounts the sandbox's mounts, the
+   * overlay's among them, which the root then still holds. */
+  for (int i = 0; i < 2; i++)
+    if (release.fds[i] >= 0)
+      syscall (SYS_close, release.fds[i]);
   /* Locked only now, after the sync: a start that came meanwhile has not
    * waited for it. */
-  if (release.workdir >= 0
-      && syscall (SYS_flock, release.workdir, LOCK_EX | LOCK_NB) == 0)
-    syscall (SYS_unlinkat, release.workdir, "work", AT_REMOVEDIR);
+  if (release.fds[2] >= 0
+      && syscall (SYS_flock, release.fds[2], LOCK_EX | LOCK_NB) == 0)
+    syscall (SYS_unlinkat, release.fds[2], "work", AT_REMOVEDIR);
   syscall (SYS_exit, 0);
   return 0;
 }
 
 static void
-release_in_background (int root, const char *workdir)
+release_in_background (struct rt_sync_root *root, const char *workdir)
 {
   static bool used; /* one stack: a second release is done here */
 
-  release.root = root;
-  release.workdir
+  release.fds[0] = root->mnt_ns;
+  release.fds[1] = root->dir;
+  release.fds[2]
       = workdir ? open (workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   if (!used
       && clone (release_main, release.stack + sizeof release.stack, CLONE_VM,
@@ -423,15 +440,18 @@ release_in_background (int root, const char *workdir)
   else
     {
       /* Done here, then. */
-      close (nb_steal_fd (&root));
-      if (release.workdir >= 0
-          && flock (release.workdir, LOCK_EX | LOCK_NB) == 0)
-        unlinkat (release.workdir, "work", AT_REMOVEDIR);
+      for (int i = 0; i < 2; i++)
+        if (release.fds[i] >= 0)
+          close (release.fds[i]);
+      release.fds[0] = release.fds[1] = -1;
+      if (release.fds[2] >= 0
+          && flock (release.fds[2], LOCK_EX | LOCK_NB) == 0)
+        unlinkat (release.fds[2], "work", AT_REMOVEDIR);
     }
-  if (root >= 0)
-    close (root);
-  if (release.workdir >= 0)
-    close (release.workdir);
+  for (int i = 0; i < 3; i++)
+    if (release.fds[i] >= 0)
+      close (release.fds[i]);
+  root->dir = root->mnt_ns = -1;
 }
 
 /* The limit as it was asked (--memory 64m), unless `nsbox update` changed
@@ -503,12 +523,13 @@ rt_container_run (const struct rt_spec *spec,
                                                  opts->bundle);
       rt_hooks_run_warn (spec->hooks, "poststop", state);
     }
-  /* Init is gone: only our reference keeps its overlay root now.  Last, as
-   * what nsbox does from here does not look at errno (see above). */
-  if (l.root >= 0)
+  /* Init is gone: only our references keep its mount namespace and its
+   * overlay root now.  Last, as what nsbox does from here does not look at
+   * errno (see above). */
+  if (l.root.dir >= 0)
     {
       cleanup_free char *workdir = rt_rootfs_overlay_workdir (spec);
-      release_in_background (l.root, workdir);
+      release_in_background (&l.root, workdir);
     }
   if (r < 0)
     return -1;
@@ -544,8 +565,10 @@ rt_container_create (const struct rt_spec *spec,
     kill (l.pid, SIGKILL);
   if (l.master >= 0)
     close (l.master);
-  if (l.root >= 0)
-    close (l.root);
+  if (l.root.dir >= 0)
+    close (l.root.dir);
+  if (l.root.mnt_ns >= 0)
+    close (l.root.mnt_ns);
   close (l.pidfd);
   /* Detached, the cgroup outlives this process: its path is in the state,
    * and stop or delete removes it once the init is gone. */

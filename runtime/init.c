@@ -571,17 +571,20 @@ rt_init_main (const struct rt_spec *spec, int sock, const sigset_t *agent_mask,
         }
     }
 
-  /* The overlay root's last reference syncs its upper dir's filesystem:
-   * nsbox run holds one past init and lets go of it in the background
-   * (rt_container_run), so that sync is not at the end of every run. */
+  /* The overlay root's last reference syncs its upper dir's filesystem,
+   * and the mount namespace's end unmounts every mount in it: nsbox run
+   * holds both past init and lets go of them in the background
+   * (rt_container_run), so neither is at the end of every run. */
   if (o->send_root && own_overlay)
     {
-      int root = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (root >= 0)
-        {
-          rt_sync_send (sock, RT_SYNC_ROOT, 0, NULL, root);
-          close (root);
-        }
+      int held[2] = { open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC),
+                      open ("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC) };
+      if (held[0] >= 0)
+        rt_sync_send_fds (sock, RT_SYNC_ROOT, 0, NULL, held,
+                          held[1] >= 0 ? 2 : 1);
+      for (int i = 0; i < 2; i++)
+        if (held[i] >= 0)
+          close (held[i]);
     }
   if (o->wait_start)
     {

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "runtime/sync.h"
+#include "runtime/base/cleanup.h"
 
 #include <errno.h>
 #include <string.h>
@@ -143,31 +144,32 @@ rt_sync_send_error (int sock, nb_error_t *err)
 
 void
 rt_sync_collect (int sock, int *master, nb_error_t *child_err, pid_t *pid,
-                 int *root)
+                 struct rt_sync_root *root)
 {
   for (;;)
     {
       struct rt_sync_msg msg;
-      int fd;
-      if (rt_sync_recv (sock, &msg, &fd) <= 0)
+      int fds[2] = { -1, -1 };
+      size_t n = 0;
+      if (rt_sync_recv_fds (sock, &msg, fds, 2, &n) <= 0)
         break;
       if (msg.type == RT_SYNC_PID && pid)
         *pid = (pid_t) msg.status;
-      else if (msg.type == RT_SYNC_PTY && fd >= 0)
+      else if (msg.type == RT_SYNC_PTY && fds[0] >= 0)
         {
           if (*master >= 0)
             close (*master);
-          *master = fd;
-          fd = -1;
+          *master = nb_steal_fd (&fds[0]);
         }
-      else if (msg.type == RT_SYNC_ROOT && fd >= 0 && root && *root < 0)
+      else if (msg.type == RT_SYNC_ROOT && root && root->dir < 0)
         {
-          *root = fd;
-          fd = -1;
+          root->dir = nb_steal_fd (&fds[0]);
+          root->mnt_ns = nb_steal_fd (&fds[1]);
         }
       else if (msg.type == RT_SYNC_ERROR)
         nb_error_set_text (child_err, msg.status, msg.text);
-      if (fd >= 0)
-        close (fd);
+      for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+          close (fds[i]);
     }
 }

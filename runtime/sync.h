@@ -15,7 +15,8 @@ enum rt_sync_type
   RT_SYNC_PTY,      /* child -> parent: the pty master, as SCM_RIGHTS */
   RT_SYNC_READY,    /* init -> creator: set up, waiting to be started */
   RT_SYNC_PID,      /* exec's joiner -> nsbox: the process's pid (status) */
-  RT_SYNC_ROOT,     /* init -> nsbox run: its overlay root, as SCM_RIGHTS */
+  RT_SYNC_ROOT,     /* init -> nsbox run: its overlay root and mount
+                       namespace, as SCM_RIGHTS (struct rt_sync_root) */
   /* Requests to a live sandbox's init, on its socket (see lifecycle.h): */
   RT_REQ_NS,        /* -> its namespaces' fds; status = which (CLONE_NEW*) */
   RT_REQ_START,     /* start the process; EOF once it exec'd, or an error */
@@ -44,12 +45,18 @@ int rt_sync_recv_fds (int sock, struct rt_sync_msg *msg, int *fds,
 /* Receive one; *fd gets a passed descriptor or -1.  Returns 1 for a message,
  * 0 at EOF (every peer closed its end: e.g. after exec), -errno on error. */
 int rt_sync_recv (int sock, struct rt_sync_msg *msg, int *fd);
+/* What init hands nsbox run to let go of after it (RT_SYNC_ROOT): its
+ * overlay root and its mount namespace; -1 for what did not come. */
+struct rt_sync_root
+{
+  int dir, mnt_ns;
+};
 /* Read what the other side reports until every copy of SOCK's peer is
  * closed (EOF): a pty master (into *MASTER, the last one kept), an error
- * (into *CHILD_ERR), a pid (into *PID; may be NULL), the root (into *ROOT;
- * may be NULL). */
+ * (into *CHILD_ERR), a pid (into *PID; may be NULL), the root (into *ROOT,
+ * whose members the caller set to -1; may be NULL). */
 void rt_sync_collect (int sock, int *master, nb_error_t *child_err,
-                      pid_t *pid, int *root);
+                      pid_t *pid, struct rt_sync_root *root);
 /* Send ERR's message and status (125 when it has none). */
 void rt_sync_send_error (int sock, nb_error_t *err);
 

@@ -223,6 +223,33 @@ wait_releases() {
   [[ ! -e $workdir/work ]] || { ls -la "$workdir" >&2; false; }
 }
 
+# The end of a mount namespace unmounts every mount in it, which init's exit
+# would otherwise wait for: init hands its mount namespace to nsbox run along
+# with its root, and the release lets go of both.
+@test "a run holds its sandbox's mount namespace past init, and the release lets go of it" {
+  local ns fd p held=""
+  in_image -- 'true'
+  assert_status 0
+  as_user_bg "$TEST_DIR/run.out" "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c 'readlink /proc/self/ns/mnt; sleep 2'
+  wait_for_output "$TEST_DIR/run.out" 'mnt:' 10
+  ns=$(head -n 1 "$TEST_DIR/run.out")
+  for fd in /proc/"$BG_PID"/fd/*; do
+    [[ $(readlink "$fd") == "$ns" ]] && held=1
+  done
+  [[ -n $held ]] || { echo "nsbox run holds no $ns" >&2; ls -l /proc/"$BG_PID"/fd >&2; false; }
+  wait "$BG_PID"
+  wait_releases
+  # Nothing of the user's holds it any more: no descriptor, no process in it.
+  for p in $(pgrep -u "$TEST_UID"); do
+    for fd in /proc/"$p"/fd/* /proc/"$p"/ns/mnt; do
+      if [[ $(readlink "$fd" 2>/dev/null) == "$ns" ]]; then
+        echo "$ns still held by $p ($(cat /proc/"$p"/comm 2>/dev/null)): $fd" >&2
+        false
+      fi
+    done
+  done
+}
+
 @test "an image not in the store is pulled on first use, with --pull missing (the default)" {
   IMAGE=$REGISTRY/nsbox-test/busybox:zstd
   in_image -- 'cat /etc/nsbox-test-layer3'
