@@ -425,6 +425,39 @@ EOF'
   [[ $output =~ tried\ ([0-9]+)\ answered\ 0 ]] && ((BASH_REMATCH[1] >= 6)) || { _show_run; false; }
 }
 
+@test "a sandbox handed a sibling sandbox's namespaces cannot enter them, even with the filter off" {
+  # Two sandboxes of one user on an image, as root inside (under the
+  # id-mapping holder when the user has subordinate ids).  Each has a user
+  # namespace of its own, so root in one has no capability over the other's
+  # namespaces, however it gets hold of them: here the other sandbox hands
+  # them over a socket in a directory both bind.  The filter refuses setns
+  # anyway, and root's default capabilities lack CAP_SYS_ADMIN, which setns
+  # needs: the filter is off and the capability added, so what is tested is
+  # the user namespaces' part alone.
+  local shared other
+  FIXTURES=$(fixtures_dir)
+  run --separate-stderr as_user "$NSBOX" load -i "$FIXTURES/oci"
+  assert_status 0
+  shared=$(mk_workspace shared)
+  other=$(mk_workspace other)
+  cp "$PROBE" "$shared/probe"
+  chown "$TEST_UID:$TEST_GID" "$shared/probe"
+  run --separate-stderr as_user "$NSBOX" run -d -w "$other" -t localhost/oci:latest \
+    --security-opt seccomp=unconfined -v "$shared:$shared" shell -- -c "$shared/probe send-ns $shared/sock"
+  assert_status 0
+  sandbox_sh -t localhost/oci:latest --security-opt seccomp=unconfined --cap-add SYS_ADMIN -v "$shared:$shared" -- \
+    "id -u; ./probe setns /proc/self/ns/net; ./probe setns /proc/self/ns/uts; ./probe setns-from $shared/sock"
+  as_user "$NSBOX" stop -t 0 other-shell >/dev/null 2>&1 || true
+  assert_status 0
+  assert_equal "${lines[0]}" 0
+  # Its own namespaces it may enter: neither the filter nor a missing
+  # capability is what refuses the other's.
+  assert_equal "${lines[1]}" ok
+  assert_equal "${lines[2]}" ok
+  assert_equal "$(printf '%s\n' "${lines[@]:3}")" \
+    "$(printf '%s EPERM\n' user mnt pid net uts ipc cgroup)"
+}
+
 # --- bind sources swapped while nsbox sets up ----------------------------------
 
 @test "a workspace whose path is swapped for a symlink while nsbox sets up is not mounted from elsewhere" {

@@ -15,6 +15,10 @@
  *   probe mount-fs TYPE DIR  mount a TYPE file system (proc, sysfs, tmpfs)
  *   probe connect IP PORT    a TCP connection to IP:PORT
  *   probe ids                the real and effective uid
+ *   probe setns PATH         setns into the namespace file PATH
+ *   probe send-ns SOCK       listen on unix socket SOCK, hand the first
+ *                            caller this process's namespaces (SCM_RIGHTS)
+ *   probe setns-from SOCK    take those and setns into each: "KIND RESULT"
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +36,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,6 +158,112 @@ fds (void)
   return 0;
 }
 
+/* The namespaces send-ns hands over, in this order. */
+static const char *const ns_kinds[]
+    = { "user", "mnt", "pid", "net", "uts", "ipc", "cgroup" };
+#define N_KINDS (sizeof ns_kinds / sizeof *ns_kinds)
+
+static int
+unix_addr (const char *path, struct sockaddr_un *sun)
+{
+  memset (sun, 0, sizeof *sun);
+  sun->sun_family = AF_UNIX;
+  if (strlen (path) >= sizeof sun->sun_path)
+    {
+      fprintf (stderr, "probe: socket path too long\n");
+      return -1;
+    }
+  strcpy (sun->sun_path, path);
+  return 0;
+}
+
+static int
+send_ns (const char *path)
+{
+  struct sockaddr_un sun;
+  int fds[N_KINDS], l, c;
+  char byte = 'n';
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof fds)];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf };
+  struct cmsghdr *cm;
+
+  for (size_t i = 0; i < N_KINDS; i++)
+    {
+      char ns[64];
+      snprintf (ns, sizeof ns, "/proc/self/ns/%s", ns_kinds[i]);
+      if ((fds[i] = open (ns, O_RDONLY | O_CLOEXEC)) < 0)
+        return report (-1);
+    }
+  if (unix_addr (path, &sun) < 0)
+    return 2;
+  l = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (l < 0 || bind (l, (struct sockaddr *) &sun, sizeof sun) < 0
+      || listen (l, 1) < 0)
+    return report (-1);
+  printf ("listening\n");
+  fflush (stdout);
+  if ((c = accept4 (l, NULL, NULL, SOCK_CLOEXEC)) < 0)
+    return report (-1);
+  cm = CMSG_FIRSTHDR (&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN (sizeof fds);
+  memcpy (CMSG_DATA (cm), fds, sizeof fds);
+  return report (sendmsg (c, &mh, 0));
+}
+
+static int
+setns_from (const char *path)
+{
+  struct sockaddr_un sun;
+  int fds[N_KINDS], s, r = -1;
+  char byte;
+  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof fds)];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                       .msg_control = ctl.buf,
+                       .msg_controllen = sizeof ctl.buf };
+  struct cmsghdr *cm;
+
+  if (unix_addr (path, &sun) < 0)
+    return 2;
+  s = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* The other side may not listen yet: up to 10 s. */
+  for (int i = 0; i < 100 && s >= 0; i++)
+    {
+      if ((r = connect (s, (struct sockaddr *) &sun, sizeof sun)) == 0)
+        break;
+      usleep (100000);
+    }
+  if (s < 0 || r < 0 || recvmsg (s, &mh, MSG_CMSG_CLOEXEC) <= 0)
+    return report (-1);
+  cm = CMSG_FIRSTHDR (&mh);
+  if (cm == NULL || cm->cmsg_type != SCM_RIGHTS
+      || cm->cmsg_len != CMSG_LEN (sizeof fds))
+    {
+      printf ("no namespaces came\n");
+      return 0;
+    }
+  memcpy (fds, CMSG_DATA (cm), sizeof fds);
+  for (size_t i = 0; i < N_KINDS; i++)
+    {
+      printf ("%s ", ns_kinds[i]);
+      report (setns (fds[i], 0));
+    }
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -216,6 +327,15 @@ main (int argc, char **argv)
       printf ("%u %u\n", (unsigned) getuid (), (unsigned) geteuid ());
       return 0;
     }
+  if (argc == 3 && strcmp (argv[1], "setns") == 0)
+    {
+      int fd = open (argv[2], O_RDONLY | O_CLOEXEC);
+      return report (fd < 0 ? -1 : setns (fd, 0));
+    }
+  if (argc == 3 && strcmp (argv[1], "send-ns") == 0)
+    return send_ns (argv[2]);
+  if (argc == 3 && strcmp (argv[1], "setns-from") == 0)
+    return setns_from (argv[2]);
   fprintf (stderr, "usage: see tests/security/probe.c\n");
   return 2;
 }
