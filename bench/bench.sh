@@ -1,8 +1,9 @@
 #!/bin/bash
 # make bench: time nsbox's start of a trivial command against the floor (unshare), bubblewrap
-# and crun, side by side in one hyperfine run, all rootless as an unprivileged user.
+# and crun, side by side in interleaved hyperfine rounds, all rootless as an unprivileged user.
 # Then the pull bench, bench/bench-pull.sh.
 # See bench/README.md.  Env: BENCH_RUNS (default 100), BENCH_WARMUP (default 5),
+# BENCH_ROUNDS (default 5: the start bench's runs in that many interleaved rounds),
 # BENCH_ONLY=start|pull|proxy|net (one of the benches; default all: start,
 # pull, the egress proxy's (bench/bench-proxy.sh), then the network modes'
 # (bench/bench-net.sh)).
@@ -161,19 +162,28 @@ if [ -n "$OCI_BUNDLE_OK" ] && command -v runc >/dev/null; then
 fi
 [ ${#names[@]} -gt 0 ] || { say "nothing to benchmark"; exit 1; }
 
-hf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/results.json")
-for i in "${!names[@]}"; do
-	hf+=(-n "${names[$i]}" "${cmds[$i]}")
-done
-# One prepare per command when any needs one: nsbox-first's removes its
-# sandbox, the others' do nothing.
-if [[ " ${names[*]} " == *" nsbox-first "* ]]; then
-	for n in "${names[@]}"; do
-		if [ "$n" = nsbox-first ]; then hf+=(--prepare "$FIRST_PREP"); else hf+=(--prepare true); fi
+# In ROUNDS rounds of RUNS/ROUNDS runs each, the order of the commands
+# turned by one each round: hyperfine times one command's runs one after the
+# other, so a slow phase of the machine (minutes, on a shared VM) would
+# otherwise fall on some rows only.  The summary merges the rounds' times.
+ROUNDS=${BENCH_ROUNDS:-5}
+PER=$(((RUNS + ROUNDS - 1) / ROUNDS))
+n=${#names[@]}
+echo "== hyperfine, $((PER * ROUNDS)) runs each in $ROUNDS rounds, as user $U in $WS"
+for ((r = 0; r < ROUNDS; r++)); do
+	hf=(hyperfine -N --warmup "$WARMUP" --runs "$PER" --export-json "$T/results-$r.json")
+	prep=()
+	for ((k = 0; k < n; k++)); do
+		i=$(((k + r) % n))
+		hf+=(-n "${names[$i]}" "${cmds[$i]}")
+		# One prepare per command when any needs one: nsbox-first's
+		# removes its sandbox, the others' do nothing.
+		if [ "${names[$i]}" = nsbox-first ]; then prep+=(--prepare "$FIRST_PREP"); else prep+=(--prepare true); fi
 	done
-fi
-echo "== hyperfine, $RUNS runs each, as user $U in $WS"
-as_bench_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
+	[[ " ${names[*]} " == *" nsbox-first "* ]] && hf+=("${prep[@]}")
+	echo "-- round $((r + 1)) of $ROUNDS"
+	as_bench_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
+done
 
 # --- the disk cost of a second sandbox on the template: its dirs after one run -------------
 if [ -n "${NSBOX_IMAGE:-}" ] &&
@@ -203,7 +213,15 @@ fi
 python3 - "$T" <<'EOF'
 import json, sys
 t = sys.argv[1]
-res = {r["command"]: r for r in json.load(open(f"{t}/results.json"))["results"]}
+import glob, statistics
+# The rounds' times merged, per command, in the first round's order.
+times = {}
+for f in sorted(glob.glob(f"{t}/results-*.json"), key=lambda f: int(f.rsplit("-", 1)[1][:-5])):
+    for r in json.load(open(f))["results"]:
+        times.setdefault(r["command"], []).extend(r["times"])
+res = {n: {"median": statistics.median(x), "mean": statistics.mean(x),
+           "stddev": statistics.stdev(x) if len(x) > 1 else 0}
+       for n, x in times.items()}
 ms = lambda s: s * 1000
 def rss(name):
     try: return f'{int(open(f"{t}/rss-{name}").read().split()[-1]) / 1024:.1f} MB'
