@@ -526,7 +526,7 @@ rt_container_run (const struct rt_spec *spec,
   /* Init is gone: only our references keep its mount namespace and its
    * overlay root now.  Last, as what nsbox does from here does not look at
    * errno (see above). */
-  if (l.root.dir >= 0)
+  if (l.root.dir >= 0 || l.root.mnt_ns >= 0)
     {
       cleanup_free char *workdir = rt_rootfs_overlay_workdir (spec);
       release_in_background (&l.root, workdir);
