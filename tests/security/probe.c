@@ -177,21 +177,38 @@ unix_addr (const char *path, struct sockaddr_un *sun)
   return 0;
 }
 
+/* One byte and the namespaces' descriptors, as one message. */
+struct ns_msg
+{
+  char byte;
+  struct iovec iov;
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int) * N_KINDS)];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr mh;
+};
+
+static void
+ns_msg_init (struct ns_msg *m)
+{
+  memset (m, 0, sizeof *m);
+  m->byte = 'n';
+  m->iov.iov_base = &m->byte;
+  m->iov.iov_len = 1;
+  m->mh.msg_iov = &m->iov;
+  m->mh.msg_iovlen = 1;
+  m->mh.msg_control = m->ctl.buf;
+  m->mh.msg_controllen = sizeof m->ctl.buf;
+}
+
 static int
 send_ns (const char *path)
 {
   struct sockaddr_un sun;
+  struct ns_msg m;
   int fds[N_KINDS], l, c;
-  char byte = 'n';
-  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof fds)];
-    struct cmsghdr align;
-  } ctl;
-  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-                       .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf };
   struct cmsghdr *cm;
 
   for (size_t i = 0; i < N_KINDS; i++)
@@ -211,29 +228,21 @@ send_ns (const char *path)
   fflush (stdout);
   if ((c = accept4 (l, NULL, NULL, SOCK_CLOEXEC)) < 0)
     return report (-1);
-  cm = CMSG_FIRSTHDR (&mh);
+  ns_msg_init (&m);
+  cm = CMSG_FIRSTHDR (&m.mh);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN (sizeof fds);
   memcpy (CMSG_DATA (cm), fds, sizeof fds);
-  return report (sendmsg (c, &mh, 0));
+  return report (sendmsg (c, &m.mh, 0));
 }
 
 static int
 setns_from (const char *path)
 {
   struct sockaddr_un sun;
+  struct ns_msg m;
   int fds[N_KINDS], s, r = -1;
-  char byte;
-  struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof fds)];
-    struct cmsghdr align;
-  } ctl;
-  struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-                       .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf };
   struct cmsghdr *cm;
 
   if (unix_addr (path, &sun) < 0)
@@ -246,9 +255,10 @@ setns_from (const char *path)
         break;
       usleep (100000);
     }
-  if (s < 0 || r < 0 || recvmsg (s, &mh, MSG_CMSG_CLOEXEC) <= 0)
+  ns_msg_init (&m);
+  if (s < 0 || r < 0 || recvmsg (s, &m.mh, MSG_CMSG_CLOEXEC) <= 0)
     return report (-1);
-  cm = CMSG_FIRSTHDR (&mh);
+  cm = CMSG_FIRSTHDR (&m.mh);
   if (cm == NULL || cm->cmsg_type != SCM_RIGHTS
       || cm->cmsg_len != CMSG_LEN (sizeof fds))
     {
