@@ -162,28 +162,34 @@ if [ -n "$OCI_BUNDLE_OK" ] && command -v runc >/dev/null; then
 fi
 [ ${#names[@]} -gt 0 ] || { say "nothing to benchmark"; exit 1; }
 
-# In ROUNDS rounds of RUNS/ROUNDS runs each, the order of the commands
+# hf_rounds OUT RUNNER...: time the commands names/cmds with hyperfine, run
+# through RUNNER, in ROUNDS rounds of RUNS/ROUNDS runs each (OUT-0.json,
+# OUT-1.json, ...; bench/rounds.py merges them), the order of the commands
 # turned by one each round: hyperfine times one command's runs one after the
 # other, so a slow phase of the machine (minutes, on a shared VM) would
-# otherwise fall on some rows only.  The summary merges the rounds' times.
+# otherwise fall on some rows only.
 ROUNDS=${BENCH_ROUNDS:-5}
 PER=$(((RUNS + ROUNDS - 1) / ROUNDS))
-n=${#names[@]}
-echo "== hyperfine, $((PER * ROUNDS)) runs each in $ROUNDS rounds, as user $U in $WS"
-for ((r = 0; r < ROUNDS; r++)); do
-	hf=(hyperfine -N --warmup "$WARMUP" --runs "$PER" --export-json "$T/results-$r.json")
-	prep=()
-	for ((k = 0; k < n; k++)); do
-		i=$(((k + r) % n))
-		hf+=(-n "${names[$i]}" "${cmds[$i]}")
-		# One prepare per command when any needs one: nsbox-first's
-		# removes its sandbox, the others' do nothing.
-		if [ "${names[$i]}" = nsbox-first ]; then prep+=(--prepare "$FIRST_PREP"); else prep+=(--prepare true); fi
+hf_rounds() {
+	local out=$1 n=${#names[@]} r k i hf prep
+	shift
+	for ((r = 0; r < ROUNDS; r++)); do
+		hf=(hyperfine -N --warmup "$WARMUP" --runs "$PER" --export-json "$out-$r.json")
+		prep=()
+		for ((k = 0; k < n; k++)); do
+			i=$(((k + r) % n))
+			hf+=(-n "${names[$i]}" "${cmds[$i]}")
+			# One prepare per command when any needs one: nsbox-first's
+			# removes its sandbox, the others' do nothing.
+			if [ "${names[$i]}" = nsbox-first ]; then prep+=(--prepare "$FIRST_PREP"); else prep+=(--prepare true); fi
+		done
+		[[ " ${names[*]} " == *" nsbox-first "* ]] && hf+=("${prep[@]}")
+		echo "-- round $((r + 1)) of $ROUNDS"
+		"$@" "${hf[@]}" || return 1
 	done
-	[[ " ${names[*]} " == *" nsbox-first "* ]] && hf+=("${prep[@]}")
-	echo "-- round $((r + 1)) of $ROUNDS"
-	as_bench_user "${hf[@]}" || { say "hyperfine failed"; exit 1; }
-done
+}
+echo "== hyperfine, $((PER * ROUNDS)) runs each in $ROUNDS rounds, as user $U in $WS"
+hf_rounds "$T/results" as_bench_user || { say "hyperfine failed"; exit 1; }
 
 # --- the disk cost of a second sandbox on the template: its dirs after one run -------------
 if [ -n "${NSBOX_IMAGE:-}" ] &&
@@ -210,18 +216,12 @@ if [ -x /usr/bin/time ]; then
 fi
 
 # --- summary -------------------------------------------------------------------------------
-python3 - "$T" <<'EOF'
-import json, sys
+python3 - "$T" "$SRC/bench" <<'EOF'
+import sys
 t = sys.argv[1]
-import glob, statistics
-# The rounds' times merged, per command, in the first round's order.
-times = {}
-for f in sorted(glob.glob(f"{t}/results-*.json"), key=lambda f: int(f.rsplit("-", 1)[1][:-5])):
-    for r in json.load(open(f))["results"]:
-        times.setdefault(r["command"], []).extend(r["times"])
-res = {n: {"median": statistics.median(x), "mean": statistics.mean(x),
-           "stddev": statistics.stdev(x) if len(x) > 1 else 0}
-       for n, x in times.items()}
+sys.path.insert(0, sys.argv[2])
+from rounds import merged
+res = merged(f"{t}/results")
 ms = lambda s: s * 1000
 def rss(name):
     try: return f'{int(open(f"{t}/rss-{name}").read().split()[-1]) / 1024:.1f} MB'
@@ -291,20 +291,22 @@ if [ "$(id -u)" = 0 ] && [ -x "$T/bin/nsbox" ] && command -v runc >/dev/null &&
 	rcmds=("crun --root=$T/root-state/crun --cgroup-manager=disabled run -b $T/oci-root b-$$"
 		"runc --root $T/root-state/runc run -b $T/oci-root b-$$"
 		"$T/bin/nsbox oci --root $T/root-state/nsbox run -b $T/oci-root b-$$")
-	rhf=(hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$T/root.json")
+	names=() cmds=()
 	for i in "${!rnames[@]}"; do
 		if in_hide_ns sh -c "${rcmds[$i]}" </dev/null >/dev/null 2>&1; then
-			rhf+=(-n "${rnames[$i]}" "${rcmds[$i]}")
+			names+=("${rnames[$i]}") cmds+=("${rcmds[$i]}")
 		else
 			say "${rnames[$i]} fails as root, not benchmarked: ${rcmds[$i]}"
 		fi
 	done
 	echo
-	echo "== hyperfine as root, $RUNS runs each: the OCI runtimes on one bundle (no user namespace)"
-	if in_hide_ns "${rhf[@]}" >/dev/null; then
-		python3 - "$T/root.json" <<'EOF'
-import json, sys
-med = {r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[1]))["results"]}
+	echo "== hyperfine as root, $((PER * ROUNDS)) runs each in $ROUNDS rounds: the OCI runtimes on one bundle (no user namespace)"
+	if [ ${#names[@]} -gt 0 ] && hf_rounds "$T/root" in_hide_ns >/dev/null; then
+		python3 - "$T/root" "$SRC/bench" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[2])
+from rounds import merged
+med = {n: r["median"] * 1000 for n, r in merged(sys.argv[1]).items()}
 for n, v in med.items():
     print(f"{n:<16} {v:>8.2f} ms")
 if "nsbox-oci-root" in med:
