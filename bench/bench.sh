@@ -89,8 +89,8 @@ if [ -n "$HYBRID" ]; then
 	as_user mkdir -p "$CRUN_STATE-userns" && as_user sh "$SRC/bench/crun-bundle.sh" "$T/crun" "$WS" 0 >/dev/null ||
 		{ say "could not make the crun bundle"; exit 2; }
 fi
-# The same bundle mapping container 0 to the user's own id, for the OCI
-# runtimes that need no wrapper here: nsbox oci (issue 10's front door) and
+# The same layout, the bundle mapping container 0 to the user's own id, for
+# the OCI runtimes run directly: crun, nsbox oci (issue 10's front door) and
 # runc.
 OCI_BUNDLE_OK=""
 if as_user sh "$SRC/bench/crun-bundle.sh" "$T/oci" "$WS" "$UID_U" >/dev/null 2>&1; then
