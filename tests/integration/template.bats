@@ -233,8 +233,13 @@ wait_releases() {
   as_user_bg "$TEST_DIR/run.out" "$NSBOX" run -w "$WS" -t "$IMAGE" shell -- -c 'readlink /proc/self/ns/mnt; sleep 2'
   wait_for_output "$TEST_DIR/run.out" 'mnt:' 10
   ns=$(head -n 1 "$TEST_DIR/run.out")
-  for fd in /proc/"$BG_PID"/fd/*; do
-    [[ $(readlink "$fd") == "$ns" ]] && held=1
+  # Init sent it before the agent started; nsbox may take a moment to read it.
+  for _ in $(seq 20); do
+    for fd in /proc/"$BG_PID"/fd/*; do
+      [[ $(readlink "$fd") == "$ns" ]] && held=1
+    done
+    [[ -n $held ]] && break
+    sleep 0.05
   done
   [[ -n $held ]] || { echo "nsbox run holds no $ns" >&2; ls -l /proc/"$BG_PID"/fd >&2; false; }
   wait "$BG_PID"
